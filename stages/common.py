@@ -1,0 +1,178 @@
+"""What every stage shares: params validation, one-line errors and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ruamel.yaml import YAML, YAMLError
+
+PARAMS_FILE = Path("params.yaml")
+TRAIN_REVIEWS = 25_000  # reviews in the official train split
+
+# TensorFlow prints a page of start-up chatter on import; a stage's output should be its own.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class PipelineError(Exception):
+    """A problem the user can fix; reported as one line, never a traceback."""
+
+
+class _Section(BaseModel):
+    # strict: a quoted "32" is a mistake to report, not a number to guess;
+    # forbid: a misspelt key (train.unit) must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class FetchParams(_Section):
+    url: str = Field(pattern=r"^https?://")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SplitParams(_Section):
+    train_size: int = Field(gt=0)
+    val_size: int = Field(gt=0)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _fits_in_train_split(self) -> "SplitParams":
+        if self.train_size + self.val_size > TRAIN_REVIEWS:
+            raise ValueError(
+                f"train_size + val_size = {self.train_size + self.val_size:,} "
+                f"exceeds the {TRAIN_REVIEWS:,} training reviews"
+            )
+        return self
+
+
+class PadParams(_Section):
+    max_features: int = Field(ge=2, description="vocabulary size incl. padding (0) and OOV (1)")
+    max_len: int = Field(gt=0)
+    padding: Literal["pre", "post"]
+    truncating: Literal["pre", "post"]
+
+
+class TrainParams(_Section):
+    backend: Literal["jax", "tensorflow"]
+    cell: Literal["simple_rnn", "lstm", "gru"]
+    embedding_dim: int = Field(gt=0)
+    units: int = Field(gt=0)
+    layers: int = Field(gt=0)
+    bidirectional: bool
+    dropout: float = Field(ge=0, lt=1)
+    recurrent_dropout: float = Field(ge=0, lt=1)
+    mask_padding: bool
+    optimizer: Literal["rmsprop", "adam", "adamw", "sgd", "nadam"]
+    learning_rate: float = Field(gt=0)
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")
+    seed: int = Field(ge=0)
+
+
+class EvaluateParams(_Section):
+    batch_size: int = Field(gt=0)
+    threshold: float = Field(gt=0, lt=1)
+
+
+class MlflowParams(_Section):
+    experiment_name: str = Field(min_length=1)
+    registered_model_name: str = Field(min_length=1)
+
+
+class Params(_Section):
+    fetch: FetchParams
+    split: SplitParams
+    pad: PadParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    mlflow: MlflowParams
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    """First pydantic error as one line: 'params.yaml: train.units: must be > 0 (got -1)'."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{path}: {key}: unknown key"
+    if first["type"] == "missing":
+        return f"{path}: {key}: missing"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{path}: {key}: {message} (got {first['input']!r})"
+
+
+def read_params_file(path: Path = PARAMS_FILE) -> dict:
+    """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise PipelineError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """The whole params file, validated: a stage refuses bad params anywhere before it
+    reads or writes anything, so no stage's outputs are lost to a later stage's typo."""
+    try:
+        return Params.model_validate(read_params_file(path))
+    except ValidationError as exc:
+        raise PipelineError(_describe(exc, path)) from None
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str) -> Iterator[Path]:
+    """A temp path beside `target` that replaces it only if the block succeeds,
+    so a failed or interrupted stage never leaves a half-written file."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(target: Path | str, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def run(main: Callable[[], None]) -> None:
+    """Entry point of every stage: a PipelineError becomes one line on stderr and exit 1."""
+    try:
+        main()
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def main() -> None:
+    """`python -m stages.common [params.yaml]`: validate a params file, one line either way."""
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else PARAMS_FILE
+    load_params(path)
+    print(f"{path}: ok")
+
+
+if __name__ == "__main__":
+    run(main)

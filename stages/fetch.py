@@ -1,0 +1,159 @@
+"""fetch: the Large Movie Review Dataset archive -> data/raw/reviews.parquet.
+
+Downloads `fetch.url` and checks `fetch.sha256`; with IMDB_ARCHIVE set, reads that local copy
+instead and checks its content (a mirror may be repacked, so its bytes may differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import tarfile
+import tempfile
+import zlib
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+import requests
+from tqdm import tqdm
+from urllib3.util.retry import Retry
+
+from stages.common import FetchParams, PipelineError, atomic_path, load_params, run
+
+ARCHIVE_ENV = "IMDB_ARCHIVE"
+REVIEWS_PER_FOLDER = 12_500
+FOLDERS = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
+REVIEW_NAME = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
+DOWNLOAD_ATTEMPTS = 5
+CHUNK_BYTES = 1 << 20
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _session() -> requests.Session:
+    # urllib3 retries refused connections and 5xx answers; resuming a cut transfer is ours.
+    retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504), allowed_methods=["GET"])
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+    session.mount("https://", requests.adapters.HTTPAdapter(max_retries=retry))
+    return session
+
+
+def download(url: str, target: Path, attempts: int = DOWNLOAD_ATTEMPTS) -> None:
+    """Download `url` to `target`, resuming with a Range request when the connection drops.
+    On final failure `target` is removed and the error says why."""
+    session = _session()
+    last_error = "no attempt made"
+    try:
+        for _ in range(attempts):
+            have = target.stat().st_size if target.exists() else 0
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            try:
+                with session.get(url, stream=True, headers=headers, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as response:
+                    if response.status_code == 416:  # we already have every byte
+                        return
+                    response.raise_for_status()
+                    resumed = response.status_code == 206
+                    if not resumed:
+                        have = 0
+                    total = int(response.headers.get("Content-Length", 0)) + have or None
+                    with target.open("ab" if resumed else "wb") as out, tqdm(
+                        total=total, initial=have, unit="B", unit_scale=True, desc="fetch", disable=None
+                    ) as bar:
+                        for chunk in response.iter_content(CHUNK_BYTES):
+                            out.write(chunk)
+                            bar.update(len(chunk))
+                    if total is None or target.stat().st_size >= total:
+                        return
+                    last_error = f"connection closed after {target.stat().st_size:,} of {total:,} bytes"
+            except requests.HTTPError as exc:
+                raise PipelineError(f"download of {url} failed: HTTP {exc.response.status_code}") from None
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+        raise PipelineError(f"download of {url} failed after {attempts} attempts: {last_error}")
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
+    """Refuse what could escape a folder if unpacked (we never unpack, but such an archive
+    is not the dataset): absolute paths, '..', links and device files."""
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts:
+        raise PipelineError(f"{archive}: unsafe member path {member.name!r}")
+    if member.issym() or member.islnk():
+        raise PipelineError(f"{archive}: member {member.name!r} is a link; the dataset has none")
+    if not (member.isfile() or member.isdir()):
+        raise PipelineError(f"{archive}: member {member.name!r} is not a regular file")
+
+
+def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> pd.DataFrame:
+    """Every labeled review in the archive, in a fixed order; checks the content is the dataset."""
+    rows = []
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            for member in tar:
+                _check_member(member, archive)
+                match = REVIEW_NAME.match(member.name)
+                if not match or not member.isfile():
+                    continue
+                split, sentiment, review_id, rating = match.groups()
+                rating = int(rating)
+                if (sentiment == "pos" and rating < 7) or (sentiment == "neg" and rating > 4):
+                    raise PipelineError(f"{archive}: {member.name}: rating {rating} does not fit {sentiment}")
+                raw = tar.extractfile(member).read()
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise PipelineError(f"{archive}: {member.name}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+                rows.append((split, int(sentiment == "pos"), int(review_id), rating, text))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise PipelineError(f"{archive}: not a readable .tar.gz (truncated or corrupt?): {exc}") from None
+
+    counts = Counter(f"{split}/{'pos' if label else 'neg'}" for split, label, *_ in rows)
+    wrong = [f"aclImdb/{folder} has {counts[folder]:,}" for folder in FOLDERS if counts[folder] != per_folder]
+    if wrong:
+        raise PipelineError(f"{archive}: expected {per_folder:,} reviews per folder, but " + "; ".join(wrong))
+
+    reviews = pd.DataFrame(rows, columns=["split", "label", "review_id", "rating", "text"])
+    return reviews.sort_values(["split", "label", "review_id"], ignore_index=True)
+
+
+def fetch(params: FetchParams, out: Path) -> None:
+    local = os.environ.get(ARCHIVE_ENV)
+    with tempfile.TemporaryDirectory(prefix="imdb-fetch-") as tmp:
+        if local:
+            archive = Path(local)
+            if not archive.is_file():
+                raise PipelineError(f"{ARCHIVE_ENV}={local}: no such file")
+        else:
+            archive = Path(tmp) / "aclImdb_v1.tar.gz"
+            download(params.url, archive)
+            actual = sha256_of(archive)
+            if actual != params.sha256:
+                raise PipelineError(f"{params.url}: sha256 mismatch: expected {params.sha256}, got {actual}")
+        reviews = read_reviews(archive)
+    with atomic_path(out) as tmp_out:
+        reviews.to_parquet(tmp_out, index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="parquet file to write")
+    args = parser.parse_args()
+    fetch(load_params().fetch, args.out)
+
+
+if __name__ == "__main__":
+    run(main)

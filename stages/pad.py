@@ -1,0 +1,46 @@
+"""pad: reviews -> token ids padded to a fixed length; the vocabulary is fit on train only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages.common import PadParams, PipelineError, atomic_path, load_params, run
+from stages.text import Vocabulary, texts_to_padded
+
+SPLITS = ("train", "val", "test")
+VOCABULARY_FILE = "vocab.json"
+
+
+def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
+    try:
+        frames = {name: pd.read_parquet(split_dir / f"{name}.parquet") for name in SPLITS}
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{split_dir}: cannot read the split: {exc}") from None
+    vocabulary = Vocabulary.fit(
+        frames["train"]["text"], params.max_features, params.max_len, params.padding, params.truncating
+    )
+    for name, frame in frames.items():
+        x = texts_to_padded(frame["text"], vocabulary)
+        with atomic_path(out_dir / f"{name}.npz") as tmp:
+            with tmp.open("wb") as stream:  # a file object: np.savez would append .npz to a path
+                np.savez(stream, x=x, y=frame["label"].to_numpy(dtype="int32"))
+    vocabulary.save(out_dir / VOCABULARY_FILE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("split_dir", type=Path, help="folder with train/val/test.parquet")
+    parser.add_argument("out_dir", type=Path, help="folder for train/val/test.npz and vocab.json")
+    args = parser.parse_args()
+    # Only keras.utils.pad_sequences is used here: the numpy backend spares a deep-learning import.
+    os.environ.setdefault("KERAS_BACKEND", "numpy")
+    pad(load_params().pad, args.split_dir, args.out_dir)
+
+
+if __name__ == "__main__":
+    run(main)

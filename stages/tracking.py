@@ -1,0 +1,90 @@
+"""MLflow for the pipeline: which store, which experiment, and one run per pipeline execution
+(train starts it and records its id in an output; evaluate resumes it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from stages.common import PipelineError, write_text_atomic
+
+# Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
+# on an unreachable server. A user's own setting wins.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+import mlflow  # noqa: E402  (after the environment above)
+from mlflow.exceptions import MlflowException  # noqa: E402
+
+STORE_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI if set, else the project's SQLite store as an absolute URI."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / STORE_FILE}"
+
+
+def _is_local_store(uri: str) -> bool:
+    return uri.startswith("sqlite:")
+
+
+def use_experiment(name: str) -> str:
+    """Point MLflow at the store and experiment (created if new); fails fast, in one line,
+    when the store cannot be reached. Returns the experiment id."""
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        # Artifacts of the local store sit beside it, whatever folder a stage runs in.
+        location = (PROJECT_ROOT / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
+        return mlflow.create_experiment(name, artifact_location=location)
+    except MlflowException as exc:
+        raise PipelineError(f"MLflow store {uri} is not usable: {_first_line(exc)}") from None
+    except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
+        raise PipelineError(f"MLflow store {uri} is not reachable: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def flatten(params: dict, prefix: str = "") -> dict[str, object]:
+    """{'train': {'units': 32}} -> {'train.units': 32}, as MLflow params and `dvc params diff` name them."""
+    flat: dict[str, object] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def git_commit() -> tuple[str, bool]:
+    """(commit sha, whether the work tree has uncommitted changes); ('unknown', True) outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+
+
+def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:
+    info = {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
+    write_text_atomic(path, json.dumps(info, indent=2) + "\n")
+
+
+def read_run_reference(path: Path) -> str:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))["run_id"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise PipelineError(f"{path}: no MLflow run id to resume ({exc})") from None

@@ -1,0 +1,82 @@
+"""End to end: `dvc repro` in a temporary git repo on the real 50k reviews with tiny training params."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import TINY_PARAMS, edit_params, make_project, sh
+
+STAGES = ["fetch", "split", "pad", "train", "evaluate"]
+
+
+def stages_run(output: str) -> list[str]:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, real_archive):
+    project = make_project(tmp_path_factory.mktemp("pipeline") / "project", TINY_PARAMS)
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+    assert stages_run(result.stdout) == STAGES
+    return project
+
+
+def mlflow_runs(project):
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def test_split_sizes_and_padding(pipeline):
+    sizes = {name: len(pd.read_parquet(pipeline / f"data/split/{name}.parquet")) for name in ("train", "val", "test")}
+    assert sizes == {"train": 20_000, "val": 5_000, "test": 25_000}
+    train = pd.read_parquet(pipeline / "data/split/train.parquet")
+    assert train.label.mean() == 0.5  # stratified
+    vocabulary = json.loads((pipeline / "data/padded/vocab.json").read_text())
+    assert vocabulary["tokens"][:2] == ["", "[UNK]"] and len(vocabulary["tokens"]) == 5000
+    for name, rows in (("train", 20_000), ("val", 5_000), ("test", 25_000)):
+        with np.load(pipeline / f"data/padded/{name}.npz") as data:
+            assert data["x"].shape == (rows, 64) and data["y"].shape == (rows,)
+            assert data["x"].max() < 5000 and set(np.unique(data["y"])) == {0, 1}
+
+
+def test_metrics_in_range(pipeline):
+    report = json.loads((pipeline / "metrics/eval.json").read_text())
+    for split in ("val", "test"):
+        assert set(report[split]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "loss"}
+        assert 0.6 < report[split]["accuracy"] <= 1 and 0.6 < report[split]["roc_auc"] <= 1
+    history = pd.read_csv(pipeline / "metrics/history.csv")
+    assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"] and len(history) == 1
+    assert len(pd.read_csv(pipeline / "metrics/confusion.csv")) == 25_000
+    shown = sh(["dvc", "metrics", "show", "--json"], pipeline).stdout
+    (workspace,) = json.loads(shown).values()
+    assert workspace["data"]["metrics/eval.json"]["data"]["test"]["accuracy"] > 0.6
+
+
+def test_one_mlflow_run_holds_params_and_metrics(pipeline):
+    client, runs = mlflow_runs(pipeline)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.units"] == "8" and run.data.params["pad.max_len"] == "64"
+    assert run.data.metrics["test.accuracy"] == json.loads((pipeline / "metrics/eval.json").read_text())["test"]["accuracy"]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1]
+    assert json.loads((pipeline / "metrics/eval.json").read_text())["mlflow_run_id"] == run.info.run_id
+
+
+def test_second_repro_runs_nothing(pipeline, real_archive):
+    result = sh(["dvc", "repro"], pipeline, IMDB_ARCHIVE=str(real_archive))
+    assert stages_run(result.stdout) == [] and "up to date" in result.stdout
+
+
+def test_train_param_change_reruns_train_and_evaluate_only(pipeline, real_archive):
+    edit_params(pipeline / "params.yaml", {"train": {"units": 4}})
+    result = sh(["dvc", "repro"], pipeline, IMDB_ARCHIVE=str(real_archive))
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+    _, runs = mlflow_runs(pipeline)
+    assert [run.data.params["train.units"] for run in runs] == ["8", "4"]
