@@ -88,6 +88,33 @@ def real_archive() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory, real_archive) -> Path:
+    """The project after one full `dvc repro` on the real reviews with TINY_PARAMS, shared by the
+    whole session (about 40 s): read it, or `clone` it to change anything."""
+    project = make_project(tmp_path_factory.mktemp("reproduced") / "project", TINY_PARAMS)
+    sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+    return project
+
+
+@pytest.fixture()
+def clone(reproduced, tmp_path):
+    """clone(params=None, name="project", keep_mlflow=False) -> a copy of `reproduced` (git repo,
+    DVC cache and outputs) with params edited; by default with an empty MLflow store of its own."""
+
+    def make(params: dict | None = None, name: str = "project", keep_mlflow: bool = False) -> Path:
+        dest = tmp_path / name
+        shutil.copytree(reproduced, dest, symlinks=True)
+        if not keep_mlflow:
+            (dest / "mlflow.db").unlink(missing_ok=True)
+            shutil.rmtree(dest / "mlartifacts", ignore_errors=True)
+        if params:
+            edit_params(dest / "params.yaml", params)
+        return dest
+
+    return make
+
+
 def review_members(per_folder: int) -> dict[str, bytes]:
     """Reviews named and rated like the official archive: ratings 7-10 under pos, 1-4 under neg."""
     members = {}

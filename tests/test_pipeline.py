@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import TINY_PARAMS, edit_params, make_project, sh
+from conftest import sh
 
 STAGES = ["fetch", "split", "pad", "train", "evaluate"]
 
@@ -18,12 +18,9 @@ def stages_run(output: str) -> list[str]:
     return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, real_archive):
-    project = make_project(tmp_path_factory.mktemp("pipeline") / "project", TINY_PARAMS)
-    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
-    assert stages_run(result.stdout) == STAGES
-    return project
+@pytest.fixture()
+def pipeline(reproduced):
+    return reproduced
 
 
 def mlflow_runs(project):
@@ -69,14 +66,20 @@ def test_one_mlflow_run_holds_params_and_metrics(pipeline):
     assert json.loads((pipeline / "metrics/eval.json").read_text())["mlflow_run_id"] == run.info.run_id
 
 
-def test_second_repro_runs_nothing(pipeline, real_archive):
-    result = sh(["dvc", "repro"], pipeline, IMDB_ARCHIVE=str(real_archive))
+def test_every_stage_ran_once(pipeline):
+    lock = (pipeline / "dvc.lock").read_text()
+    assert all(f"  {stage}:" in lock for stage in STAGES)
+
+
+def test_second_repro_runs_nothing(clone, real_archive):
+    project = clone(keep_mlflow=True)
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
     assert stages_run(result.stdout) == [] and "up to date" in result.stdout
 
 
-def test_train_param_change_reruns_train_and_evaluate_only(pipeline, real_archive):
-    edit_params(pipeline / "params.yaml", {"train": {"units": 4}})
-    result = sh(["dvc", "repro"], pipeline, IMDB_ARCHIVE=str(real_archive))
+def test_train_param_change_reruns_train_and_evaluate_only(clone, real_archive):
+    project = clone({"train": {"units": 4}}, keep_mlflow=True)
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
     assert stages_run(result.stdout) == ["train", "evaluate"]
-    _, runs = mlflow_runs(pipeline)
+    _, runs = mlflow_runs(project)
     assert [run.data.params["train.units"] for run in runs] == ["8", "4"]
