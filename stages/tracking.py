@@ -44,7 +44,9 @@ def use_experiment(name: str) -> str:
             return experiment.experiment_id
         # Artifacts of the local store sit beside it, whatever folder a stage runs in.
         location = (PROJECT_ROOT / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
-        return mlflow.create_experiment(name, artifact_location=location)
+        # The kind tag makes the UI open on runs, params and metrics rather than on GenAI traces.
+        return mlflow.create_experiment(name, artifact_location=location,
+                                        tags={"mlflow.experimentKind": "custom_model_development"})
     except MlflowException as exc:
         raise PipelineError(f"MLflow store {uri} is not usable: {_first_line(exc)}") from None
     except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
