@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 from stages.common import PipelineError, write_text_atomic
@@ -90,3 +91,32 @@ def read_run_reference(path: Path) -> str:
         return json.loads(Path(path).read_text(encoding="utf-8"))["run_id"]
     except (OSError, ValueError, KeyError) as exc:
         raise PipelineError(f"{path}: no MLflow run id to resume ({exc})") from None
+
+
+LOCK_FILE = Path("dvc.lock")  # beside params.yaml, in the folder DVC runs stages from
+
+
+def data_md5_tags(lock_file: Path = LOCK_FILE) -> dict[str, str]:
+    """The md5 DVC recorded for each data output in dvc.lock, as tags: data/raw/reviews.parquet ->
+    'data.raw.md5', data/split -> 'data.split.md5'. DVC updates dvc.lock after each stage, so
+    while a stage runs it holds the stages before it. Empty outside a DVC run."""
+    from ruamel.yaml import YAML, YAMLError
+
+    try:
+        lock = YAML(typ="safe", pure=True).load(Path(lock_file).read_text(encoding="utf-8")) or {}
+    except (OSError, YAMLError):
+        return {}
+    tags = {}
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            parts = Path(out["path"]).parts
+            if len(parts) > 1 and parts[0] == "data" and "md5" in out:
+                tags[f"data.{parts[1]}.md5"] = out["md5"]
+    return tags
+
+
+def log_dataset(features, targets, source: Path, context: str) -> None:
+    """Log arrays as a dataset input of the active run; MLflow records their digest."""
+    with warnings.catch_warnings(action="ignore", category=UserWarning):  # MLflow: "source ... multiple ways"
+        dataset = mlflow.data.from_numpy(features, targets=targets, source=str(source), name=Path(source).stem)
+    mlflow.log_input(dataset, context=context)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages import tracking
+from stages import plots, tracking
 from stages.common import PipelineError, TrainParams, atomic_path, load_params, read_params_file, run, write_text_atomic
 from stages.text import Vocabulary
 
@@ -103,6 +103,8 @@ def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path:
     tags.update({name: os.environ[name] for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV") if name in os.environ})
     with tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, commit), tags=tags) as active:
         tracking.mlflow.log_params(tracking.flatten(read_params_file()))
+        tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
+        tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
         model = build_model(params, len(vocabulary), x_train.shape[1])
         logger = epoch_logger()
         callbacks = [logger]
@@ -132,6 +134,9 @@ def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path:
         with atomic_path(history_path) as tmp:
             table.to_csv(tmp, index=False)
         write_text_atomic(metrics_path, json.dumps(summary, indent=2) + "\n")
+        plots.log(plots.training_curves(table), "training_curves")
+        for path in (metrics_path, history_path):
+            tracking.mlflow.log_artifact(str(path), "metrics")
         tracking.write_run_reference(run_file, active)
 
 

@@ -1,0 +1,43 @@
+"""The run's figures (matplotlib, no display needed), logged to MLflow as PNG artifacts."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # stages run headless
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay  # noqa: E402
+
+
+def training_curves(history: pd.DataFrame) -> plt.Figure:
+    """Loss and accuracy per epoch, training against validation (metrics/history.csv)."""
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    history.plot(x="epoch", y=["loss", "val_loss"], ax=loss_axes, marker="o", title="Loss")
+    history.plot(x="epoch", y=["accuracy", "val_accuracy"], ax=accuracy_axes, marker="o", title="Accuracy")
+    return figure
+
+
+def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, title: str) -> plt.Figure:
+    display = ConfusionMatrixDisplay.from_predictions(
+        actual, predicted, labels=[0, 1], display_labels=["negative", "positive"], values_format="d", colorbar=False)
+    display.ax_.set_title(title)
+    return display.figure_
+
+
+def roc_curve(actual: np.ndarray, probability: np.ndarray, title: str) -> plt.Figure:
+    display = RocCurveDisplay.from_predictions(actual, probability, name="model", plot_chance_level=True)
+    display.ax_.set_title(title)
+    return display.figure_
+
+
+def log(figure: plt.Figure, name: str) -> None:
+    """Log `figure` to the active MLflow run as plots/<name>.png and free it."""
+    from stages.tracking import mlflow
+
+    try:
+        mlflow.log_figure(figure, f"plots/{name}.png")
+    finally:
+        plt.close(figure)

@@ -1,0 +1,212 @@
+"""The pipeline against a real `mlflow server` on 127.0.0.1: the run as the full record, the registered
+raw-text model served by `mlflow models serve`, the UI in headless Chromium, and a closed port."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from mlflow import MlflowClient
+
+import conftest
+from conftest import edit_params, sh
+
+MODEL_NAME = "imdb-sentiment-rnn"
+POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
+NEGATIVE = "Awful. Boring, stupid and badly acted, a terrible waste of time: the worst movie I have ever seen."
+CHROMIUM = "/usr/bin/chromium"
+# Headless and offline: without these Chromium reaches for the (closed) network.
+# The values in a metric's row of the compare view (a virtualized grid: names and values are
+# separate cells, aligned by their position on the page).
+METRIC_ROW = """name => {
+  const cells = [...document.querySelectorAll('.ReactVirtualized__Grid__innerScrollContainer > div')];
+  const label = cells.find(cell => cell.textContent.trim() === name);
+  const top = label.getBoundingClientRect().top;
+  return cells.filter(cell => cell !== label && Math.abs(cell.getBoundingClientRect().top - top) < 1)
+    .sort((a, b) => a.getBoundingClientRect().left - b.getBoundingClientRect().left)
+    .map(cell => cell.textContent.trim());
+}"""
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A real server as a subprocess in its own process group, ready when `ready_path` answers 200."""
+
+    def __init__(self, args: list[str], cwd: Path, log: Path, ready_path: str, timeout: float = 120, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("w") as stream:
+            self.process = subprocess.Popen(
+                [*args, "--host", "127.0.0.1", "--port", str(self.port)], cwd=cwd, env=conftest.test_env(**env),
+                stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                raise AssertionError(f"{args[0]} exited {self.process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url + ready_path, timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise AssertionError(f"{args[0]} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """SIGTERM to the server's own process group (it forks workers), SIGKILL if it lingers."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    """`mlflow server` with an SQLite store and proxied artifacts (no GenAI job workers: not needed)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    server = Server(
+        ["mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        cwd=root, log=root / "server.log", ready_path="/health", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def server_runs(reproduced, tracking_server, real_archive, tmp_path_factory):
+    """A copy of the reproduced project, run twice against the server with different params (each
+    run trains, evaluates and registers a model version), then back to the first params, which
+    DVC restores from its run cache without training. Returns (project, [run A's eval.json, run B's])."""
+    project = tmp_path_factory.mktemp("server-runs") / "project"
+    shutil.copytree(reproduced, project, symlinks=True)
+    (project / "mlflow.db").unlink()
+    shutil.rmtree(project / "mlartifacts", ignore_errors=True)
+    reports = []
+    for units in (6, 12, 6):
+        edit_params(project / "params.yaml", {"train": {"units": units}})
+        result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive), MLFLOW_TRACKING_URI=tracking_server.url)
+        reports.append(json.loads((project / "metrics/eval.json").read_text()))
+    assert "Running stage 'train'" not in result.stdout  # the third came from the run cache
+    return project, reports
+
+
+def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, server_runs, tmp_path):
+    project, (first, second, restored) = server_runs
+    client = MlflowClient(tracking_uri=tracking_server.url)
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    assert [run.info.run_id for run in runs] == [first["mlflow_run_id"], second["mlflow_run_id"]]
+    assert [run.data.params["train.units"] for run in runs] == ["6", "12"]
+    # Restored from DVC's run cache: the result still names the run that produced it.
+    assert restored == first
+
+    run = runs[1]
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name.startswith("simple_rnn-u12-e1-")
+    assert run.data.metrics["test.accuracy"] == second["test"]["accuracy"]
+    assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 1
+
+    # Lineage: git state, and each data output's md5 exactly as dvc.lock records it.
+    lock = (project / "dvc.lock").read_text()
+    commit = sh(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert run.data.tags["git_commit"] == commit and run.data.tags["git_dirty"] == "true"  # params.yaml edited
+    for name in ("raw", "split", "padded"):
+        md5 = run.data.tags[f"data.{name}.md5"]
+        assert len(md5.removesuffix(".dir")) == 32 and f"md5: {md5}\n" in lock
+    (training, validation) = sorted(run.inputs.dataset_inputs, key=lambda item: item.dataset.name)
+    assert (training.dataset.name, training.tags[0].value) == ("train", "training") and training.dataset.digest
+    assert json.loads(training.dataset.profile)["features_shape"] == [20_000, 64]
+
+    artifacts = {item.path for folder in ("", "plots", "metrics") for item in client.list_artifacts(run.info.run_id, folder)}
+    assert {"params.yaml", "dvc.lock", "plots/training_curves.png", "plots/confusion_matrix.png", "plots/roc_curve.png",
+            "metrics/eval.json", "metrics/train.json", "metrics/history.csv"} <= artifacts
+    png = Path(client.download_artifacts(run.info.run_id, "plots/roc_curve.png", str(tmp_path)))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Each run registered a new version of the raw-text model, tagged with its test metrics.
+    versions = sorted(client.search_model_versions(f"name = '{MODEL_NAME}'"), key=lambda v: int(v.version))
+    assert [(v.version, v.run_id) for v in versions] == [("1", first["mlflow_run_id"]), ("2", second["mlflow_run_id"])]
+    assert versions[1].tags["test.accuracy"] == str(second["test"]["accuracy"])
+
+
+def test_registered_model_serves_raw_text_over_http(tracking_server, server_runs, tmp_path):
+    serving = Server(["mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}/latest", "--env-manager", "local"],
+                     cwd=tmp_path, log=tmp_path / "serve.log", ready_path="/ping", MLFLOW_TRACKING_URI=tracking_server.url)
+    try:
+        response = requests.post(serving.url + "/invocations", timeout=60,
+                                 json={"dataframe_records": [{"text": POSITIVE}, {"text": NEGATIVE}]})
+    finally:
+        serving.stop()
+    assert response.status_code == 200, response.text
+    positive, negative = response.json()["predictions"]
+    assert positive["label"] == 1 and negative["label"] == 0, response.text
+    assert 0.5 <= positive["probability"] <= 1 and 0 <= negative["probability"] < 0.5
+
+
+def test_ui_shows_both_runs_and_their_differences(tracking_server, server_runs, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    _, (first, second, _) = server_runs
+    client = MlflowClient(tracking_uri=tracking_server.url)
+    experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
+    runs = {run_id: client.get_run(run_id) for run_id in (first["mlflow_run_id"], second["mlflow_run_id"])}
+    names = [run.info.run_name for run in runs.values()]
+    compare = (f"{tracking_server.url}/#/compare-runs?runs={json.dumps(list(runs))}"
+               f"&experiments={json.dumps([experiment_id])}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page.goto(f"{tracking_server.url}/#/experiments/{experiment_id}/runs")
+            for name in names:
+                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=tmp_path / "runs.png", full_page=True)
+
+            page.goto(compare)
+            page.get_by_text("test.accuracy", exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=tmp_path / "compare.png", full_page=True)
+            text = page.inner_text("body")
+            units_row = page.get_by_role("rowheader", name="train.units", exact=True).locator("..").inner_text()
+            accuracy_row = page.evaluate(METRIC_ROW, "test.accuracy")
+        finally:
+            browser.close()
+    assert all(name in text for name in names)
+    assert units_row.split() == ["train.units", "6", "12"]
+    # The compare view rounds metrics to 3 decimals.
+    assert [float(value) for value in accuracy_row] == [
+        pytest.approx(report["test"]["accuracy"], abs=5e-4) for report in (first, second)]
+    assert (tmp_path / "compare.png").stat().st_size > 10_000
+
+
+def test_closed_port_fails_fast_in_one_line_without_outputs(reproduced, tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    out = tmp_path / "out"
+    started = time.monotonic()
+    result = sh(["python", "-m", "stages.train", "data/padded", "--model", str(out / "model.keras"),
+                 "--run-file", str(out / "mlflow_run.json"), "--metrics", str(out / "train.json"),
+                 "--history", str(out / "history.csv")], reproduced, check=False, MLFLOW_TRACKING_URI=uri)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1 and elapsed < 30, (elapsed, result.stderr)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: MLflow store ") and uri in line
+    assert not out.exists() or not any(out.iterdir())

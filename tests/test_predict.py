@@ -1,0 +1,82 @@
+"""`python -m stages.predict` in the reproduced project: raw reviews in, one JSON object per review out;
+the pipeline's files and the registered MLflow model give the same answers; bad input is one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+import conftest
+
+POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
+NEGATIVE = "Awful. Boring, stupid and badly acted, a terrible waste of time: the worst movie I have ever seen."
+REVIEWS = [POSITIVE, NEGATIVE, "It was <br /><br />fine, I suppose!", "Ünïcödé — ça va, 映画"]
+
+
+def predict(project, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["python", "-m", "stages.predict", *args], cwd=project, env=conftest.test_env(), input=stdin,
+                          capture_output=True, timeout=300)
+
+
+def parsed(result: subprocess.CompletedProcess) -> list[dict]:
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    return [json.loads(line) for line in result.stdout.decode().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def from_arguments(reproduced) -> list[dict]:
+    """The pipeline's model and vocabulary (the defaults) on REVIEWS given as arguments."""
+    return parsed(predict(reproduced, *REVIEWS))
+
+
+def test_arguments_and_file_give_one_object_per_review_in_order(reproduced, from_arguments, tmp_path):
+    assert len(from_arguments) == len(REVIEWS)
+    for row in from_arguments:
+        assert set(row) == {"label", "probability"} and 0 <= row["probability"] <= 1
+        assert row["label"] == int(row["probability"] >= 0.5)
+    assert [row["label"] for row in from_arguments[:2]] == [1, 0]
+
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("\r\n".join(REVIEWS) + "\r\n", encoding="utf-8")  # CRLF, as an editor may save it
+    assert parsed(predict(reproduced, "--file", str(reviews))) == from_arguments
+
+
+def test_registered_model_from_stdin_matches_the_pipeline_files(reproduced, from_arguments):
+    """The registered pyfunc model (raw text -> the pad stage's preprocessing -> Keras) answers exactly
+    like the pipeline's own model and vocabulary."""
+    from_files = from_arguments
+    stdin = "\n".join(REVIEWS).encode()  # no final newline
+    from_registry = parsed(predict(reproduced, "--model-uri", "models:/imdb-sentiment-rnn/latest", stdin=stdin))
+    assert [row["label"] for row in from_registry] == [row["label"] for row in from_files]
+    assert [row["probability"] for row in from_registry] == pytest.approx([row["probability"] for row in from_files], abs=1e-6)
+
+
+BAD_INPUTS = [
+    ([], b"", "standard input: no reviews"),
+    ([], b"good film\n\nbad film\n", "standard input: line 2: empty review"),
+    ([], b"good film\n   \n", "standard input: line 2: empty review"),
+    ([], b"good film\nbad \xff\xfe film\n", "standard input: line 2: not valid UTF-8"),
+    (["good film", " "], None, "argument 2: empty review"),
+    (["--file", "missing.txt"], None, "missing.txt: cannot read"),
+    (["--file", "data"], None, "data: cannot read"),  # a folder
+    (["--file", "reviews.txt", "also an argument"], None, "not both"),
+    (["--model-uri", "models:/no-such-model/1", "good film"], None, "models:/no-such-model/1: cannot load the model"),
+]
+
+
+@pytest.mark.parametrize("args, stdin, message", BAD_INPUTS, ids=[message for _, _, message in BAD_INPUTS])
+def test_bad_input_is_one_line_and_a_non_zero_exit(reproduced, args, stdin, message):
+    result = predict(reproduced, *args, stdin=stdin if stdin is not None else b"")
+    assert result.returncode == 1 and result.stdout == b""
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr.decode()
+    assert len(lines) == 1 or "--model-uri" in args, result.stderr.decode()  # MLflow may log before failing
+
+
+def test_missing_model_names_the_file(reproduced, tmp_path):
+    result = predict(reproduced, "--model", str(tmp_path / "model.keras"), "good film")
+    assert result.returncode == 1
+    assert result.stderr.decode().strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'model.keras'}: not found (run `make repro` first, or pass --model-uri)")
