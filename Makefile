@@ -1,4 +1,4 @@
-# make repro | make test | make ui  — each sets up .venv from requirements.lock first.
+# make repro | make test | make ui | make bench  — each sets up .venv from requirements.lock first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -27,6 +27,10 @@ test: setup
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+# Times the train stage against a bare Keras fit, the data stages and a no-op repro (benchmarks/README.md).
+bench: setup
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # Re-pin every package after editing requirements.in.
 lock:
