@@ -56,16 +56,16 @@ def read_reviews(arguments: list[str], file: Path | None) -> list[str]:
     return parse_lines(sys.stdin.buffer.read(), "standard input")
 
 
-def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int):
+def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int | None):
     """The model and vocabulary the pipeline last produced, with its backend and threshold."""
-    from stages.serving import SentimentClassifier
+    from stages.serving import BATCH_SIZE, SentimentClassifier
 
     params = load_params()
     for path in (model_path, vocabulary_path):
         if not path.is_file():
             raise PipelineError(f"{path}: not found (run `make repro` first, or pass --model-uri)")
     classifier = SentimentClassifier.from_files(model_path, vocabulary_path, params.train.backend,
-                                                params.evaluate.threshold, batch_size)
+                                                params.evaluate.threshold, batch_size or BATCH_SIZE)
     return classifier.predict
 
 
@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--model-uri", help="an MLflow model URI to use instead of the pipeline's current model")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"Keras model (default {DEFAULT_MODEL})")
     parser.add_argument("--vocab", type=Path, default=DEFAULT_VOCABULARY, help=f"vocabulary (default {DEFAULT_VOCABULARY})")
-    parser.add_argument("--batch-size", type=positive_int, default=1024, help="reviews per model call (default 1024)")
+    parser.add_argument("--batch-size", type=positive_int, help="reviews per model call (default: stages.serving.BATCH_SIZE)")
     args = parser.parse_args()
     reviews = read_reviews(args.reviews, args.file)  # bad input fails before the slow imports
     predict = mlflow_model(args.model_uri) if args.model_uri else pipeline_classifier(args.model, args.vocab, args.batch_size)
