@@ -110,7 +110,7 @@ def server_runs(reproduced, tracking_server, real_archive, tmp_path_factory):
     return project, reports
 
 
-def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, server_runs, tmp_path):
+def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, server_runs, tmp_path, monkeypatch):
     project, (first, second, restored) = server_runs
     client = MlflowClient(tracking_uri=tracking_server.url)
     experiment = client.get_experiment_by_name("imdb-sentiment")
@@ -147,6 +147,15 @@ def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, serv
     versions = sorted(client.search_model_versions(f"name = '{MODEL_NAME}'"), key=lambda v: int(v.version))
     assert [(v.version, v.run_id) for v in versions] == [("1", first["mlflow_run_id"]), ("2", second["mlflow_run_id"])]
     assert versions[1].tags["test.accuracy"] == str(second["test"]["accuracy"])
+    # ... of a model that takes raw text, with a signature and an input example.
+    import mlflow.models
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server.url)  # where models:/ resolves
+    info = mlflow.models.get_model_info(f"models:/{MODEL_NAME}/2")
+    assert info.signature.inputs.input_names() == ["text"]
+    assert info.signature.outputs.input_names() == ["probability", "label"]
+    assert info.saved_input_example_info["type"] == "dataframe"
+    assert info.flavors["python_function"]["config"]["backend"] == run.data.params["train.backend"]
 
 
 def test_registered_model_serves_raw_text_over_http(tracking_server, server_runs, tmp_path):
