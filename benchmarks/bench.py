@@ -42,8 +42,9 @@ def environment() -> dict[str, str]:
     return env
 
 
-def measured(args: list[str], cwd: Path, log: Path) -> tuple[float, int]:
-    """Run a command; (wall seconds, peak resident bytes of it and its children). Output goes to `log`."""
+def measured(args: list[str], cwd: Path, log: Path) -> tuple[float, float, int]:
+    """Run a command; (wall seconds, CPU seconds, peak resident bytes), its children included. Output goes to `log`.
+    CPU seconds (user + system) tell what the wall time would be on an idle core, whatever the load."""
     start = time.perf_counter()
     with log.open("w") as out:
         process = subprocess.Popen(args, cwd=cwd, env=environment(), stdout=out, stderr=subprocess.STDOUT)
@@ -52,7 +53,7 @@ def measured(args: list[str], cwd: Path, log: Path) -> tuple[float, int]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         sys.exit(f"error: {shlex.join(args)} exited {process.returncode}; see {log}:\n{log.read_text()[-2000:]}")
-    return seconds, usage.ru_maxrss * 1024  # Linux reports KiB
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024  # Linux reports KiB
 
 
 def make_project(dest: Path, changes: dict[str, object]) -> Path:
@@ -94,7 +95,7 @@ def load() -> float:
 def bare_fit(project: Path, epochs: int, log_dir: Path, run: int) -> dict:
     result_file = log_dir / f"bare_{run}.json"
     load_before = load()
-    wall, rss = measured([sys.executable, str(ROOT / "benchmarks" / "bare_fit.py"), "data/padded",
+    wall, _, rss = measured([sys.executable, str(ROOT / "benchmarks" / "bare_fit.py"), "data/padded",
                           "--epochs", str(epochs), "--json", str(result_file)], project, log_dir / f"bare_{run}.log")
     result = json.loads(result_file.read_text())
     return {"side": "bare", "run": run, "epoch_seconds": result["epoch_seconds"],
@@ -105,7 +106,7 @@ def project_fit(project: Path, log_dir: Path, run: int) -> dict:
     """The train stage exactly as `dvc repro` runs it (its cmd from dvc.yaml), outside DVC so it runs every time."""
     command = YAML(typ="safe", pure=True).load((project / "dvc.yaml").read_text())["stages"]["train"]["cmd"]
     load_before = load()
-    wall, rss = measured(shlex.split(command), project, log_dir / f"project_{run}.log")
+    wall, _, rss = measured(shlex.split(command), project, log_dir / f"project_{run}.log")
     summary = json.loads((project / "metrics" / "train.json").read_text())
     return {"side": "project", "run": run, "epoch_seconds": epoch_seconds(project, summary),
             "val_accuracy": summary["final_val_accuracy"], "process_seconds": wall, "peak_rss": rss, "load": load_before}
@@ -156,8 +157,8 @@ def main() -> None:
     params = YAML(typ="safe", pure=True).load((project / "params.yaml").read_text())
     print(f"scratch project {project}; params changed: {changes}; load average {load():.1f} (2 cores here)", flush=True)
 
-    data_seconds, _ = measured(["dvc", "repro", "pad"], project, log_dir / "data.log")
-    print(f"fetch + split + pad (`dvc repro pad`): {data_seconds:.1f} s", flush=True)
+    data_seconds, data_cpu, _ = measured(["dvc", "repro", "pad"], project, log_dir / "data.log")
+    print(f"fetch + split + pad (`dvc repro pad`): {data_seconds:.1f} s ({data_cpu:.1f} CPU s)", flush=True)
 
     runs = []
     for run in range(1, args.repeats + 1):
@@ -169,13 +170,13 @@ def main() -> None:
                   f"peak RSS {result['peak_rss'] / GIB:.2f} GiB  load {result['load']:.1f}", flush=True)
 
     subprocess.run(["dvc", "repro"], cwd=project, env=environment(), check=True, capture_output=True)
-    noop = []
-    for _ in range(args.noop_runs):
-        start = time.perf_counter()
-        out = subprocess.run(["dvc", "repro"], cwd=project, env=environment(), check=True, capture_output=True, text=True)
-        noop.append(time.perf_counter() - start)
-        if "Running stage" in out.stdout:
-            sys.exit(f"error: `dvc repro` was not a no-op:\n{out.stdout}")
+    noop, noop_cpu = [], []
+    for run in range(1, args.noop_runs + 1):
+        seconds, cpu, _ = measured(["dvc", "repro"], project, log_dir / f"noop_{run}.log")
+        noop.append(seconds)
+        noop_cpu.append(cpu)
+        if "Running stage" in (log_dir / f"noop_{run}.log").read_text():
+            sys.exit(f"error: `dvc repro` was not a no-op; see {log_dir / f'noop_{run}.log'}")
 
     bare = [r for r in runs if r["side"] == "bare"]
     ours = [r for r in runs if r["side"] == "project"]
@@ -189,18 +190,20 @@ def main() -> None:
     print()
     print(f"train, {args.epochs} epochs of {rows:,} reviews, batch {params['train']['batch_size']}, "
           f"max_len {params['pad']['max_len']}, {args.repeats} alternated runs each:")
-    print(f"  bare Keras fit (TensorFlow, defaults): {bare_mean:6.2f} s/epoch"
+    ours_label = f"train stage (train.backend={params['train']['backend']}):"
+    print(f"  {'bare Keras fit (TensorFlow, defaults):':40} {bare_mean:6.2f} s/epoch"
           + (f" (later epochs {bare_later:.2f})" if bare_later else ""))
-    print(f"  train stage (train.backend={params['train']['backend']}):       {ours_mean:6.2f} s/epoch"
+    print(f"  {ours_label:40} {ours_mean:6.2f} s/epoch"
           + (f" (later epochs {ours_later:.2f})" if ours_later else ""))
     print(f"  speed-up: {speedup:.1f}x" + (f" (later epochs {bare_later / ours_later:.1f}x)" if bare_later else "")
           + f"  {verdict(speedup >= TARGETS['speed-up'])} (>= {TARGETS['speed-up']:g}x)")
     print(f"  validation accuracy: bare {statistics.median(r['val_accuracy'] for r in bare):.4f}, "
           f"train stage {statistics.median(r['val_accuracy'] for r in ours):.4f} ({val_points:+.1f} points)  "
           f"{verdict(abs(val_points) <= TARGETS['val_points'])} (within {TARGETS['val_points']:g} point)")
-    print(f"fetch + split + pad: {data_seconds:.1f} s  {verdict(data_seconds <= TARGETS['data_seconds'])} "
+    print(f"fetch + split + pad: {data_seconds:.1f} s ({data_cpu:.1f} CPU s)  {verdict(data_seconds <= TARGETS['data_seconds'])} "
           f"(<= {TARGETS['data_seconds']:g} s)")
-    print(f"no-op `dvc repro`: median {noop_median:.2f} s of {[round(s, 2) for s in noop]}  "
+    print(f"no-op `dvc repro`: median {noop_median:.2f} s of {[round(s, 2) for s in noop]} "
+          f"({statistics.median(noop_cpu):.2f} CPU s)  "
           f"{verdict(noop_median <= TARGETS['noop_seconds'])} (<= {TARGETS['noop_seconds']:g} s)")
     print(f"train stage peak RSS: {train_rss / GIB:.2f} GiB (bare fit {max(r['peak_rss'] for r in bare) / GIB:.2f})  "
           f"{verdict(train_rss <= TARGETS['train_rss_gib'] * GIB)} (<= {TARGETS['train_rss_gib']:g} GiB)")
@@ -208,7 +211,7 @@ def main() -> None:
 
     if args.json:
         args.json.write_text(json.dumps({
-            "changes": changes, "runs": runs, "data_seconds": data_seconds, "noop_seconds": noop,
+            "changes": changes, "runs": runs, "data_seconds": data_seconds, "data_cpu_seconds": data_cpu, "noop_seconds": noop, "noop_cpu_seconds": noop_cpu,
             "bare_seconds_per_epoch": bare_mean, "project_seconds_per_epoch": ours_mean, "speedup": speedup,
             "val_accuracy_points": val_points, "train_peak_rss": train_rss,
         }, indent=2) + "\n")
