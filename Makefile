@@ -17,8 +17,9 @@ $(VENV)/.installed: requirements.lock
 	$(BIN)/python -m pip check --disable-pip-version-check >/dev/null
 	touch $@
 
-# Params are checked before DVC touches any output.
+# Params are checked before DVC touches any output. PRESET=best applies presets/best.yaml first.
 repro: setup
+	$(if $(PRESET),$(BIN)/python -m stages.preset presets/$(PRESET).yaml)
 	$(BIN)/python -m stages.common params.yaml
 	$(BIN)/dvc repro
 

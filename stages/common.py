@@ -66,11 +66,22 @@ class TrainParams(_Section):
     dropout: float = Field(ge=0, lt=1)
     recurrent_dropout: float = Field(ge=0, lt=1)
     mask_padding: bool
+    pooling: Literal["last", "mean", "max"]
     optimizer: Literal["rmsprop", "adam", "adamw", "sgd", "nadam"]
     learning_rate: float = Field(gt=0)
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")
+    seed: int = Field(ge=0)
+    distribute: Literal["none", "mirrored", "multi_worker"]
+
+
+class BaselineParams(_Section):
+    ngram_max: int = Field(ge=1, le=3, description="word n-grams from 1 to this")
+    min_df: int = Field(ge=1)
+    max_features: int | None = Field(gt=0, description="most frequent n-grams kept; null = all")
+    C: float = Field(gt=0, description="inverse regularization strength")
+    max_iter: int = Field(gt=0)
     seed: int = Field(ge=0)
 
 
@@ -90,6 +101,7 @@ class Params(_Section):
     pad: PadParams
     train: TrainParams
     evaluate: EvaluateParams
+    baseline: BaselineParams
     mlflow: MlflowParams
 
 

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import warnings
 from pathlib import Path
+
+import filelock
 
 from stages.common import PipelineError, write_text_atomic
 
@@ -23,11 +26,22 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT_COPIES = Path(".dvc", "tmp", "exps")  # where `dvc exp run --queue/--temp` runs stages
+
+
+def store_root() -> Path:
+    """The repository whose store this run belongs in. A queued (or --temp) DVC experiment runs
+    in a throwaway copy under <repo>/.dvc/tmp/exps, and DVC sets DVC_ROOT to <repo>: runs from
+    there go to <repo>'s store, the one `make ui` shows, not to a copy that is deleted."""
+    dvc_root = os.environ.get("DVC_ROOT")
+    if dvc_root and PROJECT_ROOT.is_relative_to(Path(dvc_root).resolve() / EXPERIMENT_COPIES):
+        return Path(dvc_root).resolve()
+    return PROJECT_ROOT
 
 
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI if set, else the project's SQLite store as an absolute URI."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / STORE_FILE}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root() / STORE_FILE}"
 
 
 def _is_local_store(uri: str) -> bool:
@@ -40,18 +54,29 @@ def use_experiment(name: str) -> str:
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:
-        experiment = mlflow.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        # Artifacts of the local store sit beside it, whatever folder a stage runs in.
-        location = (PROJECT_ROOT / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
-        # The kind tag makes the UI open on runs, params and metrics rather than on GenAI traces.
-        return mlflow.create_experiment(name, artifact_location=location,
-                                        tags={"mlflow.experimentKind": "custom_model_development"})
+        with _store_lock(uri):
+            experiment = mlflow.get_experiment_by_name(name)
+            if experiment is not None:
+                return experiment.experiment_id
+            # Artifacts of the local store sit beside it, whatever folder a stage runs in.
+            location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
+            # The kind tag makes the UI open on runs, params and metrics rather than on GenAI traces.
+            return mlflow.create_experiment(name, artifact_location=location,
+                                            tags={"mlflow.experimentKind": "custom_model_development"})
     except MlflowException as exc:
         raise PipelineError(f"MLflow store {uri} is not usable: {_first_line(exc)}") from None
     except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
         raise PipelineError(f"MLflow store {uri} is not reachable: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _store_lock(uri: str):
+    """One process at a time opens a local SQLite store: two stages starting together (a sweep
+    with `dvc queue start -j 2`) would otherwise both create its tables, or the same experiment.
+    Later writes need no lock: MLflow waits up to 20 s on a busy SQLite file (busy_timeout)."""
+    if not _is_local_store(uri):
+        return contextlib.nullcontext()
+    database = uri.removeprefix("sqlite:///").split("?")[0]
+    return filelock.FileLock(f"{database}-lock", timeout=120)  # matches .gitignore's /mlflow.db-*
 
 
 def _first_line(exc: BaseException) -> str:
@@ -79,6 +104,14 @@ def git_commit() -> tuple[str, bool]:
         return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.CalledProcessError):
         return "unknown", True
+
+
+def run_tags(stage: str) -> dict[str, str]:
+    """Tags of a stage's run: the code's commit and, under `dvc exp run`, the experiment's name."""
+    commit, dirty = git_commit()
+    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": stage}
+    tags.update({name: os.environ[name] for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV") if name in os.environ})
+    return tags
 
 
 def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -16,6 +17,8 @@ from stages.common import PipelineError, TrainParams, atomic_path, load_params, 
 from stages.text import Vocabulary
 
 RNN_LAYERS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+CPU_DEVICES_ENV = "TRAIN_CPU_DEVICES"
+POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
 
 
 def load_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -40,8 +43,63 @@ def use_backend(name: str, seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def split_cpu(backend: str) -> None:
+    """TRAIN_CPU_DEVICES=N splits the CPU into N logical devices, to try `distribute: mirrored`
+    without GPUs; runs before the backend starts (use_backend), the only time it can be done."""
+    count = os.environ.get(CPU_DEVICES_ENV)
+    if not count:
+        return
+    if not count.isdigit() or int(count) < 1:
+        raise PipelineError(f"{CPU_DEVICES_ENV}: expected a number of devices >= 1 (got {count!r})")
+    if backend == "jax":
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}".strip()
+    else:
+        import tensorflow as tf
+
+        (cpu,) = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(count))
+
+
+def distribution(params: TrainParams) -> tuple[contextlib.AbstractContextManager, int]:
+    """(scope to build and train the model in, number of replicas): `none` one device; `mirrored` a
+    replica on every local GPU (else every CPU device) with gradients averaged; `multi_worker` the
+    same across hosts. Each backend's own engine: tf.distribute on TensorFlow, keras.distribution
+    (DataParallel, jax.distributed across hosts) on JAX."""
+    if params.distribute == "none":
+        return contextlib.nullcontext(), 1
+    if params.backend == "tensorflow":
+        import tensorflow as tf
+
+        if params.distribute == "multi_worker":
+            if "TF_CONFIG" not in os.environ:
+                raise PipelineError("train.distribute: multi_worker needs TF_CONFIG (the cluster and this worker's task) on every host")
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
+        return strategy.scope(), _replicas(params, strategy.num_replicas_in_sync)
+    import keras
+
+    if params.distribute == "multi_worker":
+        if "KERAS_DISTRIBUTION_JOB_ADDRESSES" not in os.environ:
+            raise PipelineError("train.distribute: multi_worker needs KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+                                "KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID on every host")
+        keras.distribution.initialize()  # jax.distributed, from those variables
+    devices = keras.distribution.list_devices()
+    # For the whole process: building the model places its variables, fit() shards each batch.
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return contextlib.nullcontext(), _replicas(params, len(devices))
+
+
+def _replicas(params: TrainParams, count: int) -> int:
+    if params.batch_size % count:
+        raise PipelineError(f"train.batch_size: {params.batch_size} does not split evenly over {count} replicas")
+    return count
+
+
 def build_model(params: TrainParams, vocabulary_size: int, max_len: int):
-    """Embedding -> `layers` recurrent layers (optionally bidirectional) -> Dense(1, sigmoid).
+    """Embedding -> `layers` recurrent layers (optionally bidirectional) -> the last output, or the
+    mean/max over all outputs (`pooling`) -> Dense(1, sigmoid).
     The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1)."""
     import keras
     from keras import layers
@@ -55,9 +113,12 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int):
             params.units,
             dropout=params.dropout,
             recurrent_dropout=params.recurrent_dropout,
-            return_sequences=index < params.layers - 1,
+            return_sequences=index < params.layers - 1 or params.pooling != "last",
         )
         model.add(layers.Bidirectional(cell) if params.bidirectional else cell)
+    if params.pooling != "last":
+        # Pooling over every step's output: the review's strongest cues, wherever they are.
+        model.add(getattr(layers, POOLING_LAYERS[params.pooling])())
     model.add(layers.Dense(1, activation="sigmoid"))
     optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate}})
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
@@ -95,17 +156,18 @@ def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path:
     x_val, y_val = load_split(data_dir / "val.npz")
     vocabulary = Vocabulary.load(data_dir / "vocab.json")
     experiment_id = tracking.use_experiment(experiment_name)  # fail fast, before any training
+    split_cpu(params.backend)
     use_backend(params.backend, params.seed)
     import keras
 
-    commit, dirty = tracking.git_commit()
-    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": "train"}
-    tags.update({name: os.environ[name] for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV") if name in os.environ})
-    with tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, commit), tags=tags) as active:
+    scope, replicas = distribution(params)
+    tags = tracking.run_tags("train")
+    with tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
         tracking.mlflow.log_params(tracking.flatten(read_params_file()))
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
-        model = build_model(params, len(vocabulary), x_train.shape[1])
+        with scope:  # the model's variables, on every replica
+            model = build_model(params, len(vocabulary), x_train.shape[1])
         logger = epoch_logger()
         callbacks = [logger]
         if params.early_stopping:
@@ -126,6 +188,7 @@ def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path:
             "epochs": len(table),
             "seconds": round(sum(logger.seconds), 3),
             "seconds_per_epoch": round(sum(logger.seconds) / len(logger.seconds), 3),
+            "replicas": replicas,
             **{f"final_{name}": float(table[name].iloc[-1]) for name in ("loss", "accuracy", "val_loss", "val_accuracy")},
         }
         with atomic_path(model_path) as tmp:

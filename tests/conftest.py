@@ -23,6 +23,7 @@ PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", ".dvc/config
 TINY_PARAMS = {
     "pad": {"max_features": 5000, "max_len": 64},
     "train": {"epochs": 1, "units": 8, "embedding_dim": 16, "batch_size": 64},
+    "baseline": {"ngram_max": 1, "max_features": 20000},
 }
 
 

@@ -25,6 +25,10 @@ BAD_EDITS = [
     ({"pad": {"padding": "middle"}}, "pad.padding"),
     ({"fetch": {"sha256": "abc"}}, "fetch.sha256"),
     ({"evaluate": {"threshold": 1.5}}, "evaluate.threshold"),
+    ({"train": {"pooling": "attention"}}, "train.pooling"),
+    ({"train": {"distribute": "tpu"}}, "train.distribute"),
+    ({"baseline": {"ngram_max": 0}}, "baseline.ngram_max"),
+    ({"baseline": {"C": 0}}, "baseline.C"),
     ({"extra_section": {"a": 1}}, "extra_section"),
 ]
 
