@@ -53,6 +53,10 @@ def split_cpu(backend: str) -> None:
         raise PipelineError(f"{CPU_DEVICES_ENV}: expected a number of devices >= 1 (got {count!r})")
     if backend == "jax":
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}".strip()
+        # XLA's CPU client has one thread per core; each device waiting in the RNN's per-step
+        # gradient all-reduce holds one, so with as many devices as cores training deadlocks
+        # (seen on 2 cores). Spare threads avoid it.
+        os.environ.setdefault("PJRT_NPROC", str(max(os.cpu_count() or 1, 4 * int(count))))
     else:
         import tensorflow as tf
 

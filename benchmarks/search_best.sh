@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The search behind presets/best.yaml and the README's results table: each candidate is one
+# `dvc exp run` of the real pipeline, so its val/test accuracy and training minutes come from
+# metrics/eval.json and metrics/train.json. Run it in a scratch copy of the project (it edits
+# params.yaml and trains for hours), at low priority on a shared machine:
+#
+#     nice -n 10 benchmarks/search_best.sh > search.tsv
+#
+# Selection is on val accuracy only; test is read after.
+set -euo pipefail
+
+common=(-S pad.max_features=20000 -S pad.max_len=400 -S pad.padding=post
+        -S train.backend=jax -S train.bidirectional=true -S train.mask_padding=true -S train.optimizer=adam
+        -S train.learning_rate=0.001 -S train.batch_size=64 -S train.epochs=20 -S train.early_stopping=2
+        -S train.cell=gru -S train.units=32 -S train.embedding_dim=64 -S train.dropout=0.0)
+
+candidates=(
+  "gru32-e64-mean     -S train.pooling=mean"
+  "gru32-e64-max-d03  -S train.pooling=max -S train.dropout=0.3"
+  "gru32-e64-max-d05  -S train.pooling=max -S train.dropout=0.5"
+  "gru32-e64-max-d05-len600-v30k -S train.pooling=max -S train.dropout=0.5 -S pad.max_len=600 -S pad.max_features=30000"
+)
+
+printf 'name\tval_accuracy\ttest_accuracy\tepochs\ttraining_minutes\n'
+for candidate in "${candidates[@]}"; do
+  read -r name overrides <<< "$candidate"
+  # shellcheck disable=SC2086  # the overrides are separate -S arguments
+  dvc exp run -q -n "$name" "${common[@]}" $overrides >&2
+  python - "$name" <<'PY'
+import json, sys
+evaluated, trained = (json.load(open(f"metrics/{name}.json")) for name in ("eval", "train"))
+print(sys.argv[1], evaluated["val"]["accuracy"], evaluated["test"]["accuracy"], trained["epochs"],
+      round(trained["seconds"] / 60, 1), sep="\t")
+PY
+done
