@@ -76,6 +76,10 @@ def mlflow_model(uri: str):
     from stages import tracking
 
     tracking.mlflow.set_tracking_uri(tracking.tracking_uri())
+    # The model brings its own copy of the `stages` package (code_paths), which MLflow puts first on
+    # sys.path; forget this checkout's copy, so that the model runs the code it was logged with.
+    for name in [name for name in sys.modules if name == "stages" or name.startswith("stages.")]:
+        del sys.modules[name]
     try:
         model = tracking.mlflow.pyfunc.load_model(uri)
     except Exception as exc:  # MlflowException, OSError, or whatever loading the model's code raises

@@ -4,6 +4,7 @@ the pipeline's files and the registered MLflow model give the same answers; bad 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -51,6 +52,20 @@ def test_registered_model_from_stdin_matches_the_pipeline_files(reproduced, from
     from_registry = parsed(predict(reproduced, "--model-uri", "models:/imdb-sentiment-rnn/latest", stdin=stdin))
     assert [row["label"] for row in from_registry] == [row["label"] for row in from_files]
     assert [row["probability"] for row in from_registry] == pytest.approx([row["probability"] for row in from_files], abs=1e-6)
+
+
+def test_registered_model_runs_its_own_bundled_code(reproduced, from_arguments, tmp_path):
+    """The logged model carries the `stages` package it was logged with: a checkout whose tokenizer
+    has since changed still gets the registered model's answers from --model-uri."""
+    project = tmp_path / "project"
+    shutil.copytree(reproduced / "stages", project / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("params.yaml", "mlflow.db"):
+        shutil.copy2(reproduced / name, project / name)
+    text = project / "stages" / "text.py"
+    text.write_text(text.read_text().replace('"""Lowercase, drop <br /> tags', 'return []\n    """Lowercase, drop <br /> tags'))
+    result = predict(project, "--model-uri", "models:/imdb-sentiment-rnn/latest", *REVIEWS)
+    assert [row["probability"] for row in parsed(result)] == pytest.approx(
+        [row["probability"] for row in from_arguments], abs=1e-6)
 
 
 BAD_INPUTS = [
