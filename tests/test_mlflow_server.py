@@ -114,7 +114,8 @@ def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, serv
     project, (first, second, restored) = server_runs
     client = MlflowClient(tracking_uri=tracking_server.url)
     experiment = client.get_experiment_by_name("imdb-sentiment")
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.stage = 'train'",
+                              order_by=["attributes.start_time ASC"])
     assert [run.info.run_id for run in runs] == [first["mlflow_run_id"], second["mlflow_run_id"]]
     assert [run.data.params["train.units"] for run in runs] == ["6", "12"]
     # Restored from DVC's run cache: the result still names the run that produced it.
