@@ -26,8 +26,9 @@ repro: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Without MLflow's GenAI job workers (seven background processes that tracking does not use).
 ui: setup
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 # Times the train stage against a bare Keras fit, the data stages and a no-op repro (benchmarks/README.md).
 bench: setup
