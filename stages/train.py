@@ -43,9 +43,21 @@ def use_backend(name: str, seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def split_cpu(backend: str) -> None:
-    """TRAIN_CPU_DEVICES=N splits the CPU into N logical devices, to try `distribute: mirrored`
-    without GPUs; runs before the backend starts (use_backend), the only time it can be done."""
+# What each backend's multi-worker setup reads on every host.
+CLUSTER_ENV = {
+    "tensorflow": ("TF_CONFIG",),
+    "jax": ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID"),
+}
+
+
+def prepare_devices(params: TrainParams) -> None:
+    """Before the backend starts (use_backend): refuse `multi_worker` without its cluster settings,
+    and split the CPU into TRAIN_CPU_DEVICES=N logical devices, to try `mirrored` without GPUs
+    (this can only be done before the backend starts)."""
+    missing = [name for name in CLUSTER_ENV[params.backend] if name not in os.environ]
+    if params.distribute == "multi_worker" and missing:
+        raise PipelineError(f"train.distribute: multi_worker on {params.backend} needs {', '.join(missing)} set on every host")
+    backend = params.backend
     count = os.environ.get(CPU_DEVICES_ENV)
     if not count:
         return
@@ -75,9 +87,7 @@ def distribution(params: TrainParams) -> tuple[contextlib.AbstractContextManager
         import tensorflow as tf
 
         if params.distribute == "multi_worker":
-            if "TF_CONFIG" not in os.environ:
-                raise PipelineError("train.distribute: multi_worker needs TF_CONFIG (the cluster and this worker's task) on every host")
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()  # the cluster from TF_CONFIG
         else:
             devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
             strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
@@ -85,10 +95,7 @@ def distribution(params: TrainParams) -> tuple[contextlib.AbstractContextManager
     import keras
 
     if params.distribute == "multi_worker":
-        if "KERAS_DISTRIBUTION_JOB_ADDRESSES" not in os.environ:
-            raise PipelineError("train.distribute: multi_worker needs KERAS_DISTRIBUTION_JOB_ADDRESSES, "
-                                "KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID on every host")
-        keras.distribution.initialize()  # jax.distributed, from those variables
+        keras.distribution.initialize()  # jax.distributed, from the KERAS_DISTRIBUTION_* variables
     devices = keras.distribution.list_devices()
     # For the whole process: building the model places its variables, fit() shards each batch.
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
@@ -156,11 +163,11 @@ def run_name(params: TrainParams, commit: str) -> str:
 
 def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path: Path, run_file: Path,
           metrics_path: Path, history_path: Path) -> None:
+    prepare_devices(params)
     x_train, y_train = load_split(data_dir / "train.npz")
     x_val, y_val = load_split(data_dir / "val.npz")
     vocabulary = Vocabulary.load(data_dir / "vocab.json")
     experiment_id = tracking.use_experiment(experiment_name)  # fail fast, before any training
-    split_cpu(params.backend)
     use_backend(params.backend, params.seed)
     import keras
 
