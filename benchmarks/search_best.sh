@@ -19,6 +19,7 @@ candidates=(
   "gru32-e64-max-d03  -S train.pooling=max -S train.dropout=0.3"
   "gru32-e64-max-d05  -S train.pooling=max -S train.dropout=0.5"
   "gru32-e64-max-d05-len600-v30k -S train.pooling=max -S train.dropout=0.5 -S pad.max_len=600 -S pad.max_features=30000"
+  "gru32-e64-max-d05-len600-v30k-adamw -S train.pooling=max -S train.dropout=0.5 -S pad.max_len=600 -S pad.max_features=30000 -S train.optimizer=adamw"
 )
 
 printf 'name\tval_accuracy\ttest_accuracy\tepochs\ttraining_minutes\n'
