@@ -6,7 +6,8 @@
 #
 #     nice -n 10 benchmarks/search_best.sh > search.tsv
 #
-# Selection is on val accuracy only; test is read after.
+# Selection is on val accuracy only; test is read after. Every candidate sets every varied param
+# (`common` first, its own overrides last), so none leaks into the next.
 set -euo pipefail
 
 common=(-S pad.max_features=20000 -S pad.max_len=400 -S pad.padding=post
@@ -15,7 +16,7 @@ common=(-S pad.max_features=20000 -S pad.max_len=400 -S pad.padding=post
         -S train.cell=gru -S train.units=32 -S train.embedding_dim=64 -S train.dropout=0.0)
 
 candidates=(
-  "gru32-e64-mean     -S train.pooling=mean"
+  "gru32-e64-mean-d02 -S train.pooling=mean -S train.dropout=0.2"
   "gru32-e64-max-d03  -S train.pooling=max -S train.dropout=0.3"
   "gru32-e64-max-d05  -S train.pooling=max -S train.dropout=0.5"
   "gru32-e64-max-d05-len600-v30k -S train.pooling=max -S train.dropout=0.5 -S pad.max_len=600 -S pad.max_features=30000"
