@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -107,10 +109,15 @@ class Params(_Section):
 
 def _describe(error: ValidationError, path: Path) -> str:
     """First pydantic error as one line: 'params.yaml: train.units: must be > 0 (got -1)'."""
-    first = error.errors()[0]
+    errors = error.errors()
+    # A misspelt key (train.unit) is also a missing one (train.units): name the typo, and the fix.
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    first = (unknown or errors)[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
-        return f"{path}: {key}: unknown key"
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
+        guess = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
+        return f"{path}: {key}: unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
     if first["type"] == "missing":
         return f"{path}: {key}: missing"
     message = first["msg"].removeprefix("Value error, ")
@@ -129,6 +136,8 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise PipelineError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise PipelineError(f"{path}: is empty")
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data
@@ -167,16 +176,28 @@ def write_text_atomic(target: Path | str, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that `with` blocks unwind: the MLflow
+    run ends as FAILED instead of staying RUNNING, and atomic writes drop their temp files."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def run(main: Callable[[], None]) -> None:
-    """Entry point of every stage: a PipelineError becomes one line on stderr and exit 1."""
+    """Entry point of every stage: a PipelineError becomes one line on stderr and exit 1;
+    SIGINT or SIGTERM stops the stage cleanly with exit 130 or 143, as a shell reports them."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main()
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        print(f"error: interrupted by {signum.name}", file=sys.stderr)
+        sys.exit(128 + signum)
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ def evaluate(params: EvaluateParams, backend: str, experiment_name: str, registe
         pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).to_csv(tmp, index=False)
     write_text_atomic(out_dir / "eval.json", json.dumps(report, indent=2) + "\n")
 
-    with tracking.mlflow.start_run(run_id=run_id):
+    with tracking.store_errors(), tracking.mlflow.start_run(run_id=run_id):
         # "test.accuracy", as `dvc metrics show` names it; "val_loss" is taken by the per-epoch curve.
         tracking.mlflow.log_metrics({f"{split}.{name}": value for split in SPLITS for name, value in report[split].items()})
         # The run as the full record: data lineage, figures, the files that reproduce it.

@@ -49,9 +49,11 @@ def _session() -> requests.Session:
     return session
 
 
-def download(url: str, target: Path, attempts: int = DOWNLOAD_ATTEMPTS) -> None:
+def download(url: str, target: Path, attempts: int = DOWNLOAD_ATTEMPTS,
+             timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) -> None:
     """Download `url` to `target`, resuming with a Range request when the connection drops.
-    On final failure `target` is removed and the error says why."""
+    Every wait is bounded: `timeout` (connect, read) seconds per network operation, a few
+    retries, `attempts` resumes. On final failure `target` is removed and the error says why."""
     session = _session()
     last_error = "no attempt made"
     try:
@@ -59,7 +61,7 @@ def download(url: str, target: Path, attempts: int = DOWNLOAD_ATTEMPTS) -> None:
             have = target.stat().st_size if target.exists() else 0
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
-                with session.get(url, stream=True, headers=headers, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as response:
+                with session.get(url, stream=True, headers=headers, timeout=timeout) as response:
                     if response.status_code == 416:  # we already have every byte
                         return
                     response.raise_for_status()

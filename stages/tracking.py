@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import subprocess
+import time
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import filelock
 
@@ -22,6 +26,14 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 import mlflow  # noqa: E402  (after the environment above)
 from mlflow.exceptions import MlflowException  # noqa: E402
+
+# A SQLite store another process holds locked: SQLite itself waits (SQLAlchemy 5 s on connect,
+# MLflow's 20 s busy timeout per query); we try a few times more, then say so in one line.
+STORE_ATTEMPTS = 3
+STORE_RETRY_PAUSE_S = 2.0
+_BUSY = re.compile(r"database is (locked|busy)", re.IGNORECASE)
+# MLflow logs the full traceback of every SQLite error before raising it: noise around our one line.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -50,23 +62,49 @@ def _is_local_store(uri: str) -> bool:
 
 def use_experiment(name: str) -> str:
     """Point MLflow at the store and experiment (created if new); fails fast, in one line,
-    when the store cannot be reached. Returns the experiment id."""
+    when the store cannot be reached, and retries a few times while it is locked.
+    Returns the experiment id."""
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            return _experiment_id(name, uri)
+        except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
+            if attempt == STORE_ATTEMPTS or not _BUSY.search(str(exc)):
+                raise _store_error(uri, exc) from None
+            time.sleep(STORE_RETRY_PAUSE_S)
+
+
+def _experiment_id(name: str, uri: str) -> str:
+    with _store_lock(uri):
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        # Artifacts of the local store sit beside it, whatever folder a stage runs in.
+        location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
+        # The kind tag makes the UI open on runs, params and metrics rather than on GenAI traces.
+        return mlflow.create_experiment(name, artifact_location=location,
+                                        tags={"mlflow.experimentKind": "custom_model_development"})
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """MLflow failing inside the block (a store locked or gone mid-stage) as one line."""
     try:
-        with _store_lock(uri):
-            experiment = mlflow.get_experiment_by_name(name)
-            if experiment is not None:
-                return experiment.experiment_id
-            # Artifacts of the local store sit beside it, whatever folder a stage runs in.
-            location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
-            # The kind tag makes the UI open on runs, params and metrics rather than on GenAI traces.
-            return mlflow.create_experiment(name, artifact_location=location,
-                                            tags={"mlflow.experimentKind": "custom_model_development"})
+        yield
     except MlflowException as exc:
-        raise PipelineError(f"MLflow store {uri} is not usable: {_first_line(exc)}") from None
-    except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
-        raise PipelineError(f"MLflow store {uri} is not reachable: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise _store_error(tracking_uri(), exc) from None
+
+
+def _store_error(uri: str, exc: Exception) -> PipelineError:
+    if isinstance(exc, MlflowException):
+        return PipelineError(f"MLflow store {redact(uri)} is not usable: {_first_line(exc)}")
+    return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def redact(text: str) -> str:
+    """Text with the user:password of any URL in it hidden: credentials never reach a message."""
+    return re.sub(r"//[^/@\s]+@", "//***@", text)
 
 
 def _store_lock(uri: str):
@@ -80,7 +118,7 @@ def _store_lock(uri: str):
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
 
 
 def flatten(params: dict, prefix: str = "") -> dict[str, object]:

@@ -173,7 +173,7 @@ def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path:
 
     scope, replicas = distribution(params)
     tags = tracking.run_tags("train")
-    with tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
+    with tracking.store_errors(), tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
         tracking.mlflow.log_params(tracking.flatten(read_params_file()))
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")

@@ -128,8 +128,8 @@ def review_members(per_folder: int) -> dict[str, bytes]:
     return members
 
 
-def write_archive(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
-    """A .tar.gz with the given regular files (and symlinks: name -> target)."""
+def write_archive(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None, hard: bool = False) -> Path:
+    """A .tar.gz with the given regular files (and symlinks, or hardlinks if `hard`: name -> target)."""
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -137,7 +137,7 @@ def write_archive(path: Path, members: dict[str, bytes], links: dict[str, str] |
             tar.addfile(info, io.BytesIO(data))
         for name, target in (links or {}).items():
             info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
+            info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
             info.linkname = target
             tar.addfile(info)
     return path

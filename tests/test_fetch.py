@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import os
+import socket
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -118,3 +121,106 @@ def test_missing_local_archive_is_named(tmp_path):
                 IMDB_ARCHIVE=str(tmp_path / "nope.tar.gz"))
     assert result.returncode == 1 and "nope.tar.gz: no such file" in result.stderr
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_hardlinks_are_refused(tmp_path):
+    archive = write_archive(tmp_path / "a.tar.gz", review_members(per_folder=3), links={"aclImdb/train/pos/8_9.txt": "../../../etc/passwd"}, hard=True)
+    with pytest.raises(PipelineError, match=r"8_9.txt' is a link"):
+        read_reviews(archive, per_folder=3)
+
+
+def test_a_missing_folder_is_named(tmp_path):
+    members = {name: data for name, data in review_members(per_folder=3).items() if not name.startswith("aclImdb/test/pos/")}
+    with pytest.raises(PipelineError, match=r"expected 3 reviews per folder, but aclImdb/test/pos has 0$"):
+        read_reviews(write_archive(tmp_path / "a.tar.gz", members), per_folder=3)
+
+
+@pytest.mark.parametrize("bad", ["hardlink", "truncated", "not utf-8"])
+def test_the_stage_refuses_a_bad_download_and_leaves_nothing(tmp_path, http_dir, bad):
+    """The real stage downloading a bad archive whose checksum is right: exit 1 with one line,
+    no output, and the temp dir it downloaded into is gone."""
+    served, url = http_dir
+    members = review_members(per_folder=3)
+    if bad == "not utf-8":
+        members["aclImdb/test/pos/1_8.txt"] = "déjà vu".encode("latin-1")
+    links = {"aclImdb/train/neg/9_1.txt": "aclImdb/train/neg/0_1.txt"} if bad == "hardlink" else None
+    archive = write_archive(served / "aclImdb_v1.tar.gz", members, links=links, hard=True)
+    if bad == "truncated":
+        archive.write_bytes(archive.read_bytes()[:-100])
+    sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
+    project = make_project(tmp_path / "project", {"fetch": {"url": f"{url}/aclImdb_v1.tar.gz", "sha256": sha256}})
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet"], project, check=False, IMDB_ARCHIVE="", TMPDIR=str(scratch))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert {"hardlink": "is a link", "truncated": "truncated or corrupt", "not utf-8": "not UTF-8"}[bad] in result.stderr
+    assert not (project / "data").exists() and list(scratch.iterdir()) == []
+
+
+class FlakyHandler(http.server.BaseHTTPRequestHandler):
+    """Serves `server.payload`, honouring Range requests, but cuts the first `server.drops`
+    responses after a third of their bytes, as a failing network does."""
+
+    def do_GET(self):
+        server = self.server
+        server.ranges.append(self.headers.get("Range"))
+        start = int(self.headers["Range"].removeprefix("bytes=").split("-")[0]) if self.headers.get("Range") else 0
+        body = server.payload[start:]
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if server.drops > 0:
+            server.drops -= 1
+            body = body[: len(body) // 3]
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture()
+def flaky_server():
+    """A real HTTP server on 127.0.0.1 that drops connections mid-file; yields the server."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHandler)
+    server.payload, server.drops, server.ranges = os.urandom(6_000_000), 0, []
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/aclImdb_v1.tar.gz"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_dropped_download_resumes_where_it_stopped(tmp_path, flaky_server):
+    flaky_server.drops = 2
+    target = tmp_path / "got.tar.gz"
+    download(flaky_server.url, target)
+    assert target.read_bytes() == flaky_server.payload
+    # Three requests: the whole file, then twice the rest from the last byte written (whole
+    # chunks: what was cut mid-chunk is fetched again).
+    first, *resumed = flaky_server.ranges
+    starts = [int(header.removeprefix("bytes=").rstrip("-")) for header in resumed]
+    assert first is None and len(starts) == 2
+    assert 0 < starts[0] <= len(flaky_server.payload) // 3 < starts[1] < len(flaky_server.payload)
+
+
+def test_a_download_that_keeps_dropping_fails_and_leaves_no_partial_file(tmp_path, flaky_server):
+    flaky_server.drops = 10**6
+    target = tmp_path / "got.tar.gz"
+    with pytest.raises(PipelineError, match=r"failed after 3 attempts: .*(IncompleteRead|Connection broken|connection closed)"):
+        download(flaky_server.url, target, attempts=3)
+    assert len(flaky_server.ranges) == 3 and not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_server_that_never_answers_is_given_up_on_in_bounded_time(tmp_path):
+    """Every network wait has a timeout: a server that accepts the connection and then says
+    nothing costs at most attempts x retries x the read timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/aclImdb_v1.tar.gz"
+        start = time.monotonic()
+        with pytest.raises(PipelineError, match=r"failed after 1 attempts: .*[Tt]imed? ?out"):
+            download(url, tmp_path / "got.tar.gz", attempts=1, timeout=(1, 0.5))
+        assert time.monotonic() - start < 20
+    assert not (tmp_path / "got.tar.gz").exists()

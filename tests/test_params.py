@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import shutil
 
 import pytest
+from mlflow import MlflowClient
+from ruamel.yaml import YAML
 
-from conftest import ROOT, edit_params, sh
+from conftest import BIN, ROOT, edit_params, sh
 
 BAD_EDITS = [
     ({"train": {"units": 0}}, "train.units"),
@@ -30,6 +34,50 @@ BAD_EDITS = [
     ({"baseline": {"ngram_max": 0}}, "baseline.ngram_max"),
     ({"baseline": {"C": 0}}, "baseline.C"),
     ({"extra_section": {"a": 1}}, "extra_section"),
+    ({"train": {"layers": 0}}, "train.layers"),
+    ({"train": {"batch_size": None}}, "train.batch_size"),
+    ({"train": {"learning_rate": "1e-3"}}, "train.learning_rate"),
+    ({"train": {"recurrent_dropout": -0.1}}, "train.recurrent_dropout"),
+    ({"train": {"early_stopping": -1}}, "train.early_stopping"),
+    ({"train": {"backend": "torch"}}, "train.backend"),
+    ({"train": 32}, "train"),
+    ({"split": {"train_size": 30000, "val_size": 100}}, "split"),
+    ({"split": {"seed": -1}}, "split.seed"),
+    ({"pad": {"max_len": 0}}, "pad.max_len"),
+    ({"pad": {"max_features": 5000.0}}, "pad.max_features"),
+    ({"fetch": {"url": "ftp://example.com/a.tar.gz"}}, "fetch.url"),
+    ({"evaluate": {"batch_size": True}}, "evaluate.batch_size"),
+    ({"mlflow": {"experiment_name": ""}}, "mlflow.experiment_name"),
+]
+
+
+
+def _without(*keys: str):
+    """An edit deleting params[keys[0]][keys[1]]... from the text, comments and all else kept."""
+    def edit(text: str) -> str:
+        yaml = YAML()
+        params = yaml.load(text)
+        parent = params
+        for key in keys[:-1]:
+            parent = parent[key]
+        del parent[keys[-1]]
+        out = io.StringIO()
+        yaml.dump(params, out)
+        return out.getvalue()
+    return edit
+
+
+# Edits of the text itself: what a hand edit can break beyond one value.
+BAD_TEXTS = [
+    ("misspelt key", lambda text: text.replace("  units:", "  unit:"), "train.unit: unknown key (did you mean 'units'?)"),
+    ("misspelt section", lambda text: text.replace("evaluate:", "evaluate_:"), "evaluate_: unknown key (did you mean 'evaluate'?)"),
+    ("missing section", _without("evaluate"), "params.yaml: evaluate: missing"),
+    ("missing key", _without("split", "seed"), "params.yaml: split.seed: missing"),
+    ("broken YAML", lambda text: text + "train: [units: 3\n", "not valid YAML at line"),
+    ("duplicate key", lambda text: text.replace("  units:", "  units: 8\n  units:"), 'duplicate key "units"'),
+    ("tab indentation", lambda text: text.replace("  units:", "\tunits:"), "not valid YAML at line"),
+    ("empty file", lambda text: "", "params.yaml: is empty"),
+    ("a list, not a mapping", lambda text: "- train\n- pad\n", "expected a mapping of sections, got list"),
 ]
 
 
@@ -45,16 +93,72 @@ def test_bad_param_is_one_line_naming_the_key(tmp_path, edit, key):
     assert f": {key}" in lines[0] and "Traceback" not in result.stderr
 
 
-def test_missing_section_and_broken_yaml(tmp_path):
+@pytest.mark.parametrize("edit, message", [row[1:] for row in BAD_TEXTS], ids=[row[0] for row in BAD_TEXTS])
+def test_bad_params_text_is_one_line_saying_what_is_wrong(tmp_path, edit, message):
     params = tmp_path / "params.yaml"
-    params.write_text((ROOT / "params.yaml").read_text().replace("evaluate:", "evaluate_:"))
+    params.write_text(edit((ROOT / "params.yaml").read_text()))
     result = sh(["python", "-m", "stages.common", str(params)], ROOT, check=False)
-    assert result.returncode == 1 and "evaluate" in result.stderr
-
-    params.write_text("train: [units: 3\n")
-    result = sh(["python", "-m", "stages.common", str(params)], ROOT, check=False)
-    assert result.returncode == 1 and "not valid YAML" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert message in result.stderr, result.stderr
 
 
 def test_default_params_are_valid():
     assert sh(["python", "-m", "stages.common"], ROOT).stdout.strip() == "params.yaml: ok"
+
+
+# --- The same refusals through the user's own commands, in a copy of a reproduced project ---
+
+USER_FILES = ("data", "models", "metrics")
+
+
+def snapshot(project) -> dict[str, str]:
+    """Every file the user has in data/, models/, metrics/ with its sha256, and the MLflow runs."""
+    files = {
+        str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for folder in USER_FILES for path in sorted((project / folder).rglob("*")) if path.is_file()
+    }
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    runs = client.search_runs([experiment.experiment_id])
+    files["mlflow runs"] = sorted((run.info.run_id, run.info.status, tuple(sorted(run.data.metrics.items()))) for run in runs)
+    return files
+
+
+def make_repro(project):
+    """`make repro` as the README says, with the project's Makefile and the test's environment."""
+    return sh(["make", "-s", "-f", str(ROOT / "Makefile"), "-o", "setup", "repro", f"BIN={BIN}"], project, check=False)
+
+
+# A bad value for the last stage, one for the first stage DVC would re-run, and a misspelt key.
+REPRO_CASES = [
+    ({"train": {"units": 0}}, "params.yaml: train.units: Input should be greater than 0 (got 0)"),
+    ({"split": {"train_size": 24000}}, "params.yaml: split: train_size + val_size = 29,000 exceeds the 25,000 training reviews"),
+    ({"pad": {"max_lenght": 64}}, "params.yaml: pad.max_lenght: unknown key"),
+]
+
+
+@pytest.mark.parametrize("edit, line", REPRO_CASES, ids=[line.split(":")[1].strip() for _, line in REPRO_CASES])
+def test_bad_params_leave_the_users_work_intact_or_restorable(clone, real_archive, edit, line):
+    project = clone(keep_mlflow=True)
+    before = snapshot(project)
+    edit_params(project / "params.yaml", edit)
+
+    # `make repro` checks params before DVC touches anything: nothing changes at all.
+    result = make_repro(project)
+    assert result.returncode != 0
+    errors = [text for text in result.stderr.splitlines() if text.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {line}"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(project) == before
+
+    # Plain `dvc repro`: the failing stage refuses in the same one line. DVC has removed that
+    # stage's outputs before running it; they are in its cache, and `dvc checkout` restores them.
+    result = sh(["dvc", "repro"], project, check=False, IMDB_ARCHIVE=str(real_archive))
+    assert result.returncode != 0
+    assert f"error: {line}" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert snapshot(project) != before  # DVC removed the failing stage's outputs
+    sh(["git", "checkout", "params.yaml"], project)
+    sh(["dvc", "checkout"], project)
+    assert snapshot(project) == before
+    assert "up to date" in sh(["dvc", "status"], project).stdout
