@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import logging
 import os
@@ -66,6 +67,8 @@ def use_experiment(name: str) -> str:
     Returns the experiment id."""
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
+    if redact(uri) != uri:  # MLflow prints a run's URL when it ends: not with the password in it
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             return _experiment_id(name, uri)
@@ -147,9 +150,18 @@ def git_commit() -> tuple[str, bool]:
 def run_tags(stage: str) -> dict[str, str]:
     """Tags of a stage's run: the code's commit and, under `dvc exp run`, the experiment's name."""
     commit, dirty = git_commit()
-    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": stage}
+    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": stage, **user_tag()}
     tags.update({name: os.environ[name] for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV") if name in os.environ})
     return tags
+
+
+def user_tag() -> dict[str, str]:
+    """The run's `mlflow.user`: the local user. MLflow would use MLFLOW_TRACKING_USERNAME, half a
+    credential, which must not be recorded."""
+    try:
+        return {"mlflow.user": getpass.getuser()}
+    except (KeyError, OSError):  # no name for this uid, as in some containers
+        return {"mlflow.user": "unknown"}
 
 
 def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:

@@ -1,0 +1,141 @@
+"""Faults of real machines: training interrupted by SIGINT or SIGTERM, and an MLflow store that is
+locked by another process or cannot be reached. Real `dvc repro`, real signals, real SQLite locks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+
+import pytest
+from mlflow import MlflowClient
+from ruamel.yaml import YAML
+
+import conftest
+from conftest import sh
+
+EXPERIMENT = "imdb-sentiment"
+
+
+def stage_cmd(project, stage: str) -> list[str]:
+    """A stage's command exactly as dvc.yaml runs it."""
+    return shlex.split(YAML(typ="safe").load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"])
+
+
+def runs(project):
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def wait_until_training(project, process: subprocess.Popen, timeout: float = 180) -> None:
+    """Until a RUNNING MLflow run has logged its first epoch: training is under way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if any(run.info.status == "RUNNING" and run.data.metrics for run in runs(project)[1]):
+            return
+        time.sleep(0.3)
+    raise AssertionError("training did not start")
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clone, real_archive):
+    project = clone({"train": {"epochs": 2}}, keep_mlflow=True)
+    env = conftest.test_env(IMDB_ARCHIVE=str(real_archive))
+    (finished,) = runs(project)[1]
+
+    # Ctrl-C at the terminal: SIGINT to `dvc repro` and the stage it runs.
+    repro = subprocess.Popen(["dvc", "repro"], cwd=project, env=env, text=True, start_new_session=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until_training(project, repro)
+    signalled = time.monotonic()
+    os.killpg(repro.pid, signal.SIGINT)
+    _, stderr = repro.communicate(timeout=60)
+    assert time.monotonic() - signalled < 20, "did not stop promptly"
+    assert repro.returncode != 0 and "error: interrupted by SIGINT" in stderr and "Traceback" not in stderr, stderr
+    _, after = runs(project)
+    assert [run.info.status for run in after] == ["FINISHED", "FAILED"]
+    # DVC removed the old model before training; nothing half-written took its place.
+    assert sorted(os.listdir(project / "models")) == [".gitignore"]
+
+    # SIGTERM (`kill`, a scheduler's timeout) to the train command run by hand over the old model.
+    sh(["dvc", "checkout", "models/model.keras"], project)
+    old_model = sha256(project / "models/model.keras")
+    train = subprocess.Popen(stage_cmd(project, "train"), cwd=project, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until_training(project, train)
+    signalled = time.monotonic()
+    train.send_signal(signal.SIGTERM)
+    _, stderr = train.communicate(timeout=60)
+    assert time.monotonic() - signalled < 20, "did not stop promptly"
+    assert train.returncode == 128 + signal.SIGTERM and stderr.strip().splitlines()[-1] == "error: interrupted by SIGTERM"
+    _, after = runs(project)
+    assert [run.info.status for run in after] == ["FINISHED", "FAILED", "FAILED"]
+    assert sha256(project / "models/model.keras") == old_model  # the model in place is untouched
+    assert sorted(os.listdir(project / "models")) == [".gitignore", "model.keras"]  # no temp file beside it
+
+    # The next `dvc repro` trains again, and succeeds.
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+    assert "Running stage 'train'" in result.stdout and "Running stage 'evaluate'" in result.stdout
+    _, after = runs(project)
+    assert [run.info.status for run in after] == ["FINISHED", "FAILED", "FAILED", "FINISHED"]
+    assert after[0].info.run_id == finished.info.run_id
+    assert "up to date" in sh(["dvc", "status"], project).stdout
+
+
+def hold_exclusive_lock(project) -> sqlite3.Connection:
+    """Another process's exclusive lock on the project's MLflow store (SQLite), until released."""
+    holder = sqlite3.connect(project / "mlflow.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def test_an_unusable_store_is_waited_for_a_bounded_time_then_reported_in_one_line(clone):
+    """evaluate against three stores at once (they mostly wait, so the test takes the longest
+    wait, not their sum): locked for good, locked for ten seconds, and a tracking server that
+    is not there, its URI holding credentials."""
+    for_good, for_a_while, no_server = (clone(name=name, keep_mlflow=True) for name in ("for_good", "for_a_while", "no_server"))
+    metrics_before = sha256(for_good / "metrics/eval.json")
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed again at once: nothing listens there
+    holders = [hold_exclusive_lock(for_good), hold_exclusive_lock(for_a_while)]
+    environments = {for_good: {}, for_a_while: {}, no_server: {"MLFLOW_TRACKING_URI": f"http://someone:s3cret-pw@127.0.0.1:{port}"}}
+    start = time.monotonic()
+    stages = {project: subprocess.Popen(stage_cmd(project, "evaluate"), cwd=project, env=conftest.test_env(**env), text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+              for project, env in environments.items()}
+    try:
+        time.sleep(10)
+        holders[1].rollback()  # the other process lets go of the second store
+        results = {project: (*process.communicate(timeout=180), process.returncode) for project, process in stages.items()}
+    finally:
+        for holder in holders:
+            holder.close()
+    assert time.monotonic() - start < 90  # a few bounded waits, never a hang
+
+    # Locked for good: a few attempts, then one line; the user's metrics are untouched.
+    _, stderr, code = results[for_good]
+    assert code == 1 and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"error: MLflow store sqlite:///{for_good / 'mlflow.db'} is not") and "database is locked" in stderr
+    assert sha256(for_good / "metrics/eval.json") == metrics_before
+
+    # Locked for a while: waited for, and the metrics logged to the run once more.
+    _, stderr, code = results[for_a_while]
+    assert code == 0, stderr
+    client, (run,) = runs(for_a_while)
+    assert len(client.get_metric_history(run.info.run_id, "test.accuracy")) == 2
+
+    # No server: one line, which does not repeat the password.
+    stdout, stderr, code = results[no_server]
+    assert code == 1 and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"error: MLflow store http://***@127.0.0.1:{port} is not")
+    assert "s3cret-pw" not in stdout + stderr
