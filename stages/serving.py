@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from stages import tracking
 from stages.common import PipelineError
 from stages.text import Vocabulary, texts_to_padded
 
@@ -95,6 +96,7 @@ def log_model(model_path: Path, vocabulary_path: Path, backend: str, threshold: 
             input_example=INPUT_EXAMPLE,
             pip_requirements=pip_requirements(backend),
             registered_model_name=registered_model_name,
+            tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
         )
     client = mlflow.MlflowClient()
     for key, value in version_tags.items():

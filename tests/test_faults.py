@@ -34,13 +34,15 @@ def runs(project):
 
 
 def wait_until_training(project, process: subprocess.Popen, timeout: float = 180) -> None:
-    """Until a RUNNING MLflow run has logged its first epoch: training is under way."""
+    """Until a RUNNING MLflow run has logged its first epoch: training is under way. (Not sooner:
+    Python handles a signal between bytecodes, so one that arrives while XLA compiles the model
+    waits for the compilation to end.)"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         if any(run.info.status == "RUNNING" and run.data.metrics for run in runs(project)[1]):
             return
-        time.sleep(0.3)
+        time.sleep(0.2)
     raise AssertionError("training did not start")
 
 
@@ -49,7 +51,7 @@ def sha256(path) -> str:
 
 
 def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clone, real_archive):
-    project = clone({"train": {"epochs": 2}}, keep_mlflow=True)
+    project = clone({"train": {"units": 6, "epochs": 2}}, keep_mlflow=True)
     env = conftest.test_env(IMDB_ARCHIVE=str(real_archive))
     (finished,) = runs(project)[1]
 
@@ -83,13 +85,13 @@ def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clon
     assert sha256(project / "models/model.keras") == old_model  # the model in place is untouched
     assert sorted(os.listdir(project / "models")) == [".gitignore", "model.keras"]  # no temp file beside it
 
-    # The next `dvc repro` trains again, and succeeds.
-    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
-    assert "Running stage 'train'" in result.stdout and "Running stage 'evaluate'" in result.stdout
+    # The next `dvc repro` trains again, and succeeds (evaluate, unaffected, is left out for time).
+    result = sh(["dvc", "repro", "train"], project, IMDB_ARCHIVE=str(real_archive))
+    assert "Running stage 'train'" in result.stdout
     _, after = runs(project)
     assert [run.info.status for run in after] == ["FINISHED", "FAILED", "FAILED", "FINISHED"]
-    assert after[0].info.run_id == finished.info.run_id
-    assert "up to date" in sh(["dvc", "status"], project).stdout
+    assert after[0].info.run_id == finished.info.run_id and after[-1].data.params["train.units"] == "6"
+    assert "train:" not in sh(["dvc", "status", "train"], project).stdout
 
 
 def hold_exclusive_lock(project) -> sqlite3.Connection:

@@ -112,7 +112,7 @@ def test_default_params_are_valid():
 USER_FILES = ("data", "models", "metrics")
 
 
-def snapshot(project) -> dict[str, str]:
+def snapshot(project) -> dict[str, object]:
     """Every file the user has in data/, models/, metrics/ with its sha256, and the MLflow runs."""
     files = {
         str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
