@@ -14,7 +14,6 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from stages import tracking
 from stages.common import PipelineError
 from stages.text import Vocabulary, texts_to_padded
 
@@ -82,6 +81,8 @@ def log_model(model_path: Path, vocabulary_path: Path, backend: str, threshold: 
     """Log the raw-text model to the active run, with the `stages` package bundled so that the
     model is self-contained, and register it as a new version tagged with `version_tags`."""
     import mlflow.pyfunc
+
+    from stages import tracking
 
     with tempfile.TemporaryDirectory() as scratch:
         code = Path(scratch) / "stages"
