@@ -28,9 +28,11 @@ def stage_cmd(project, stage: str) -> list[str]:
 
 
 def runs(project):
+    """The train stage's MLflow runs (the baseline stage has its own), oldest first."""
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(EXPERIMENT)
-    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return client, client.search_runs([experiment.experiment_id], filter_string="tags.stage = 'train'",
+                                      order_by=["attributes.start_time ASC"])
 
 
 def wait_until_training(project, process: subprocess.Popen, timeout: float = 180) -> None:

@@ -81,7 +81,7 @@ def test_tracking_credentials_are_never_recorded(clone, real_archive, ui_server)
 
     # The run on the server: its params, tags, metric names and every artifact.
     client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
-    (run,) = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id])
+    (run,) = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id], filter_string="tags.stage = 'train'")
     assert run.data.params["train.units"] == "4" and "test.accuracy" in run.data.metrics
     recorded = [*run.data.params.items(), *run.data.tags.items(), *run.data.metrics, run.info.artifact_uri]
     artifacts = Path(client.download_artifacts(run.info.run_id, "", str(project.parent / "artifacts")))
