@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,11 @@ def sh(args: list[str], cwd: Path, check: bool = True, timeout: float = 600, **e
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+def stage_cmd(project: Path, stage: str) -> list[str]:
+    """A stage's command exactly as the project's dvc.yaml runs it, as arguments."""
+    return shlex.split(YAML(typ="safe").load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"])
 
 
 def deep_update(target: dict, changes: dict) -> None:

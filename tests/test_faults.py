@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shlex
 import signal
 import socket
 import sqlite3
 import subprocess
 import time
 
-import pytest
 from mlflow import MlflowClient
-from ruamel.yaml import YAML
 
 import conftest
-from conftest import sh
+from conftest import sh, stage_cmd
 
 EXPERIMENT = "imdb-sentiment"
-
-
-def stage_cmd(project, stage: str) -> list[str]:
-    """A stage's command exactly as dvc.yaml runs it."""
-    return shlex.split(YAML(typ="safe").load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"])
 
 
 def runs(project):

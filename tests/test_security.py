@@ -1,5 +1,6 @@
-"""Security: `make ui` listens on 127.0.0.1 only, and tracking credentials from the environment
-reach no param, tag, artifact, output or message. A real MLflow server, a real `dvc repro`."""
+"""Security: `make ui` listens on 127.0.0.1 only, tracking credentials from the environment reach
+no param, tag, artifact, output or message, and a model file cannot run code. A real MLflow server,
+a real `dvc repro`, a real malicious model."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 import conftest
-from conftest import BIN, ROOT, sh
+from conftest import BIN, ROOT, sh, stage_cmd
 
 SECRETS = {
     "MLFLOW_TRACKING_USERNAME": "env-user-7f3a",
@@ -95,3 +96,33 @@ def test_tracking_credentials_are_never_recorded(clone, real_archive, ui_server)
         assert [item for item in recorded if secret in str(item)] == []
         assert [path for path in files if secret.encode() in path.read_bytes()] == []
         assert secret not in result.stdout + result.stderr
+
+
+# A .keras file whose Lambda layer runs code of the file's author: it writes `marker` when called.
+MALICIOUS_MODEL = """
+import os, sys
+os.environ["KERAS_BACKEND"] = "numpy"
+import keras, numpy as np
+path, marker = sys.argv[1:]
+payload = eval(f"lambda x: (open({marker!r}, 'w').write('ran'), x)[1]")
+keras.Sequential([keras.Input(shape=(64,)), keras.layers.Lambda(payload), keras.layers.Dense(1)]).save(path)
+os.remove(marker)  # building it ran the payload once
+keras.saving.load_model(path, safe_mode=False).predict(np.zeros((1, 64)), verbose=0)
+print("unsafe load ran the payload:", os.path.exists(marker))
+os.remove(marker)
+"""
+
+
+def test_evaluate_refuses_a_model_that_would_run_code(clone, tmp_path):
+    project = clone(keep_mlflow=True)
+    model, marker = tmp_path / "evil.keras", tmp_path / "marker"
+    assert sh(["python", "-c", MALICIOUS_MODEL, str(model), str(marker)], tmp_path).stdout.strip() == "unsafe load ran the payload: True"
+    metrics_before = (project / "metrics/eval.json").read_bytes()
+    command = stage_cmd(project, "evaluate")
+    command[command.index("--model") + 1] = str(model)
+    result = sh(command, project, check=False)
+    # (TensorFlow's C++ start-up chatter, printed before Python runs, may come first.)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and "Traceback" not in result.stderr and len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: {model}: cannot load the model:") and "safe_mode" in errors[0]
+    assert not marker.exists() and (project / "metrics/eval.json").read_bytes() == metrics_before
