@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from stages import plots, serving, tracking
-from stages.common import PARAMS_FILE, EvaluateParams, PipelineError, atomic_path, load_params, run, write_text_atomic
+from stages.common import PARAMS_FILE, EvaluateParams, atomic_path, load_params, run, write_text_atomic
 from stages.train import load_split, use_backend
 
 SPLITS = ("val", "test")
@@ -30,21 +30,12 @@ def scores(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dic
     }
 
 
-def load_model(path: Path):
-    import keras
-
-    try:
-        return keras.saving.load_model(path, safe_mode=True)  # no arbitrary code from the file
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"{path}: cannot load the model: {exc}") from None
-
-
 def evaluate(params: EvaluateParams, backend: str, experiment_name: str, registered_model_name: str,
              data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:
     run_id = tracking.read_run_reference(run_file)
     tracking.use_experiment(experiment_name)
     use_backend(backend, seed=0)
-    model = load_model(model_path)
+    model = serving.load_keras_model(model_path)
 
     report: dict[str, object] = {}
     for split in SPLITS:

@@ -31,6 +31,16 @@ INPUT_EXAMPLE = pd.DataFrame({"text": [
 ]})
 
 
+def load_keras_model(path: Path | str):
+    """The trained Keras model, in safe mode: a model file may not run its author's code."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: cannot load the model: {exc}") from None
+
+
 class SentimentClassifier:
     """A trained Keras model with the vocabulary it was trained on, applied to review text
     through the pad stage's own preprocessing (stages.text)."""
@@ -44,13 +54,7 @@ class SentimentClassifier:
         if backend:  # only effective before Keras is first imported in this process
             os.environ.setdefault("KERAS_BACKEND", backend)
         vocabulary = Vocabulary.load(vocabulary_path)
-        import keras
-
-        try:
-            model = keras.saving.load_model(model_path, safe_mode=True)  # no arbitrary code from the file
-        except (OSError, ValueError) as exc:
-            raise PipelineError(f"{model_path}: cannot load the model: {exc}") from None
-        return cls(model, vocabulary, threshold, batch_size)
+        return cls(load_keras_model(model_path), vocabulary, threshold, batch_size)
 
     def predict(self, texts: Iterable[str]) -> pd.DataFrame:
         """One row per review, in order: probability (of positive) and label (1/0)."""
