@@ -56,12 +56,14 @@ class PadParams(_Section):
     max_len: int = Field(gt=0)
     padding: Literal["pre", "post"]
     truncating: Literal["pre", "post"]
+    ngrams: int = Field(ge=1, le=2, description="1: words; 2: words and the bigrams they end")
 
 
 class TrainParams(_Section):
     backend: Literal["jax", "tensorflow"]
     cell: Literal["simple_rnn", "lstm", "gru"]
     embedding_dim: int = Field(gt=0)
+    embedding_dropout: float = Field(ge=0, lt=1, description="drops whole embedding channels (SpatialDropout1D)")
     units: int = Field(gt=0)
     layers: int = Field(gt=0)
     bidirectional: bool
@@ -69,8 +71,10 @@ class TrainParams(_Section):
     recurrent_dropout: float = Field(ge=0, lt=1)
     mask_padding: bool
     pooling: Literal["last", "mean", "max"]
+    output_dropout: float = Field(ge=0, lt=1, description="dropout before the output layer")
     optimizer: Literal["rmsprop", "adam", "adamw", "sgd", "nadam"]
     learning_rate: float = Field(gt=0)
+    clipnorm: float = Field(ge=0, description="clip each gradient to this norm; 0 = off")
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")

@@ -22,7 +22,7 @@ def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
     except (OSError, ValueError) as exc:
         raise PipelineError(f"{split_dir}: cannot read the split: {exc}") from None
     vocabulary = Vocabulary.fit(
-        frames["train"]["text"], params.max_features, params.max_len, params.padding, params.truncating
+        frames["train"]["text"], params.max_features, params.max_len, params.padding, params.truncating, params.ngrams
     )
     for name, frame in frames.items():
         x = texts_to_padded(frame["text"], vocabulary)

@@ -24,6 +24,18 @@ def tokenize(text: str) -> list[str]:
     return _PUNCTUATION.sub("", _LINE_BREAK.sub(" ", text.lower())).split()
 
 
+def terms(tokens: list[str], ngrams: int) -> list[str]:
+    """The tokens, each followed (ngrams=2) by the bigram it ends, as "previous token": the
+    recurrent model then also reads word pairs ("not good") as units of their own.
+    Tokens never contain spaces, so the space cannot clash."""
+    if ngrams == 1:
+        return tokens
+    stream = tokens[:1]
+    for previous, token in zip(tokens, tokens[1:]):
+        stream += (token, f"{previous} {token}")
+    return stream
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """Tokens by id (0 = padding, 1 = out of vocabulary) and how sequences are padded."""
@@ -32,14 +44,16 @@ class Vocabulary:
     max_len: int
     padding: str
     truncating: str
+    ngrams: int = 1  # 2: bigrams in the vocabulary too (files from before this field read as 1)
 
     @classmethod
-    def fit(cls, texts: Iterable[str], max_features: int, max_len: int, padding: str, truncating: str) -> "Vocabulary":
-        """The `max_features - 2` most frequent tokens; ties go to the alphabetically first,
-        so the vocabulary does not depend on row order."""
-        counts = Counter(token for text in texts for token in tokenize(text))
+    def fit(cls, texts: Iterable[str], max_features: int, max_len: int, padding: str, truncating: str,
+            ngrams: int = 1) -> "Vocabulary":
+        """The `max_features - 2` most frequent terms (tokens, and bigrams if ngrams=2); ties go
+        to the alphabetically first, so the vocabulary does not depend on row order."""
+        counts = Counter(term for text in texts for term in terms(tokenize(text), ngrams))
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: max_features - 2]
-        return cls([PAD_TOKEN, OOV_TOKEN] + [token for token, _ in ranked], max_len, padding, truncating)
+        return cls([PAD_TOKEN, OOV_TOKEN] + [term for term, _ in ranked], max_len, padding, truncating, ngrams)
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(asdict(self), ensure_ascii=False))
@@ -60,7 +74,11 @@ def texts_to_padded(texts: Iterable[str], vocabulary: Vocabulary) -> np.ndarray:
     from keras.utils import pad_sequences  # Keras is imported only where it is used
 
     ids = {token: index for index, token in enumerate(vocabulary.tokens) if index > OOV_ID}
-    sequences = [[ids.get(token, OOV_ID) for token in tokenize(text)] for text in texts]
+    # An unknown word is kept as OOV (its position still counts); an unknown bigram is left out.
+    sequences = [
+        [ids.get(term, OOV_ID) for term in terms(tokenize(text), vocabulary.ngrams) if " " not in term or term in ids]
+        for text in texts
+    ]
     return pad_sequences(
         sequences,
         maxlen=vocabulary.max_len,

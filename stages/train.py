@@ -109,8 +109,8 @@ def _replicas(params: TrainParams, count: int) -> int:
 
 
 def build_model(params: TrainParams, vocabulary_size: int, max_len: int):
-    """Embedding -> `layers` recurrent layers (optionally bidirectional) -> the last output, or the
-    mean/max over all outputs (`pooling`) -> Dense(1, sigmoid).
+    """Embedding (-> SpatialDropout1D) -> `layers` recurrent layers (optionally bidirectional) ->
+    the last output, or the mean/max over all outputs (`pooling`) (-> Dropout) -> Dense(1, sigmoid).
     The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1)."""
     import keras
     from keras import layers
@@ -119,6 +119,9 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int):
     model = keras.Sequential(name=f"imdb_{params.cell}")
     model.add(keras.Input(shape=(max_len,), dtype="int32"))
     model.add(layers.Embedding(vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding))
+    if params.embedding_dropout:
+        # Whole channels, not single values: neighbouring steps cannot fill in for a dropped one.
+        model.add(layers.SpatialDropout1D(params.embedding_dropout))
     for index in range(params.layers):
         cell = rnn(
             params.units,
@@ -130,8 +133,11 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int):
     if params.pooling != "last":
         # Pooling over every step's output: the review's strongest cues, wherever they are.
         model.add(getattr(layers, POOLING_LAYERS[params.pooling])())
+    if params.output_dropout:
+        model.add(layers.Dropout(params.output_dropout))
     model.add(layers.Dense(1, activation="sigmoid"))
-    optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate}})
+    clipping = {"clipnorm": params.clipnorm} if params.clipnorm else {}  # keeps adam steady on long sequences
+    optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate, **clipping}})
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
 

@@ -48,6 +48,11 @@ BAD_EDITS = [
     ({"fetch": {"url": "ftp://example.com/a.tar.gz"}}, "fetch.url"),
     ({"evaluate": {"batch_size": True}}, "evaluate.batch_size"),
     ({"mlflow": {"experiment_name": ""}}, "mlflow.experiment_name"),
+    ({"pad": {"ngrams": 3}}, "pad.ngrams"),
+    ({"pad": {"ngrams": True}}, "pad.ngrams"),
+    ({"train": {"embedding_dropout": 1.0}}, "train.embedding_dropout"),
+    ({"train": {"output_dropout": -0.5}}, "train.output_dropout"),
+    ({"train": {"clipnorm": -1}}, "train.clipnorm"),
 ]
 
 

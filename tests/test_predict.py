@@ -95,3 +95,28 @@ def test_missing_model_names_the_file(reproduced, tmp_path):
     assert result.returncode == 1
     assert result.stderr.decode().strip().splitlines()[-1] == (
         f"error: {tmp_path / 'model.keras'}: not found (run `make repro` first, or pass --model-uri)")
+
+
+def test_bigram_vocabulary_trains_and_predicts_like_the_pad_stage(clone):
+    """pad.ngrams=2 puts word pairs in the vocabulary and in the sequences; the model (here with
+    both dropouts on) trains on them, and predict, reading raw text, gives the probabilities the
+    Keras model gives on the pad stage's own arrays: one preprocessing for both."""
+    import numpy as np
+    import pandas as pd
+
+    project = clone({"pad": {"ngrams": 2}, "train": {"embedding_dropout": 0.2, "output_dropout": 0.3, "clipnorm": 1.0}})
+    conftest.sh(["dvc", "repro", "evaluate"], project)
+    vocabulary = json.loads((project / "data/padded/vocab.json").read_text())
+    assert vocabulary["ngrams"] == 2
+    bigram_ids = {index for index, token in enumerate(vocabulary["tokens"]) if " " in token}
+    assert "of the" in vocabulary["tokens"] and len(bigram_ids) > 1000
+    with np.load(project / "data/padded/val.npz") as padded:
+        x = padded["x"][:8]
+    assert np.isin(x, list(bigram_ids)).any(axis=1).all()  # every review has known pairs
+
+    texts = pd.read_parquet(project / "data/split/val.parquet")["text"][:8].tolist()
+    script = ("import sys, numpy as np; from stages.serving import load_keras_model; "
+              "print(*load_keras_model(sys.argv[1]).predict(np.load(sys.argv[2])['x'][:8], verbose=0)[:, 0])")
+    from_arrays = conftest.sh(["python", "-c", script, "models/model.keras", "data/padded/val.npz"], project, KERAS_BACKEND="jax").stdout.split()
+    from_text = parsed(predict(project, *texts))
+    assert [row["probability"] for row in from_text] == pytest.approx([float(p) for p in from_arrays], abs=1e-5)
