@@ -13,7 +13,10 @@ set -euo pipefail
 common=(-S pad.max_features=20000 -S pad.max_len=400 -S pad.padding=post
         -S train.backend=jax -S train.bidirectional=true -S train.mask_padding=true -S train.optimizer=adam
         -S train.learning_rate=0.001 -S train.batch_size=64 -S train.epochs=20 -S train.early_stopping=2
-        -S train.cell=gru -S train.units=32 -S train.embedding_dim=64 -S train.dropout=0.0)
+        -S train.cell=gru -S train.units=32 -S train.embedding_dim=64 -S train.dropout=0.0
+        -S pad.ngrams=1 -S train.embedding_dropout=0.0 -S train.output_dropout=0.0 -S train.clipnorm=0.0)
+# The word-pair rows: bigrams in the vocabulary, sequences long enough for them, channel dropout.
+pairs="-S pad.ngrams=2 -S pad.max_len=1000 -S train.embedding_dropout=0.3 -S train.output_dropout=0.3"
 
 candidates=(
   "gru32-e64-mean-d02 -S train.pooling=mean -S train.dropout=0.2"
@@ -21,6 +24,11 @@ candidates=(
   "gru32-e64-max-d05  -S train.pooling=max -S train.dropout=0.5"
   "gru32-e64-max-d05-len600-v30k -S train.pooling=max -S train.dropout=0.5 -S pad.max_len=600 -S pad.max_features=30000"
   "gru32-e64-max-d05-len600-v30k-adamw -S train.pooling=max -S train.dropout=0.5 -S pad.max_len=600 -S pad.max_features=30000 -S train.optimizer=adamw"
+  "pairs-v60k      $pairs -S train.pooling=max -S pad.max_features=60000"
+  "pairs-v60k-lr5e-4-clip1 $pairs -S train.pooling=max -S pad.max_features=60000 -S train.learning_rate=0.0005 -S train.clipnorm=1.0"
+  "pairs-v150k-lr5e-4-clip1 $pairs -S train.pooling=max -S pad.max_features=150000 -S train.learning_rate=0.0005 -S train.clipnorm=1.0"
+  "pairs-v150k-lr5e-4-clip1-sd05-mean $pairs -S train.pooling=mean -S pad.max_features=150000 -S train.learning_rate=0.0005 -S train.clipnorm=1.0 -S train.embedding_dropout=0.5"
+  "pairs-v150k-lr2e-4-clip1-sd05-mean $pairs -S train.pooling=mean -S pad.max_features=150000 -S train.learning_rate=0.0002 -S train.clipnorm=1.0 -S train.embedding_dropout=0.5"
 )
 
 printf 'name\tval_accuracy\ttest_accuracy\tepochs\ttraining_minutes\n'
