@@ -160,8 +160,13 @@ def test_preset_applies_in_one_command_and_keeps_comments(tmp_path, preset):
     for section, values in wanted.items():
         assert {key: applied[section][key] for key in values} == values
     assert "# pre | post" in params.read_text()  # comments kept
-    if preset == "seed":  # the seed is the default
+    if preset == "seed":  # the seed is the default, and it undoes every other preset
         assert params.read_text() == (ROOT / "params.yaml").read_text()
+        for other in sorted((ROOT / "presets").glob("*.yaml")):
+            sh(["python", "-m", "stages.preset", str(other), str(params)], ROOT)
+            sh(["python", "-m", "stages.preset", "presets/seed.yaml", str(params)], ROOT)
+            seed = YAML(typ="safe").load(params.read_text())  # comments may shift a column
+            assert seed == YAML(typ="safe").load((ROOT / "params.yaml").read_text()), other.name
 
 
 def test_bad_preset_is_refused_and_params_unchanged(tmp_path):
