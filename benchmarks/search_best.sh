@@ -29,6 +29,10 @@ candidates=(
   "pairs-v150k-lr5e-4-clip1 $pairs -S train.pooling=max -S pad.max_features=150000 -S train.learning_rate=0.0005 -S train.clipnorm=1.0"
   "pairs-v150k-lr5e-4-clip1-sd05-mean $pairs -S train.pooling=mean -S pad.max_features=150000 -S train.learning_rate=0.0005 -S train.clipnorm=1.0 -S train.embedding_dropout=0.5"
   "pairs-v150k-lr2e-4-clip1-sd05-mean $pairs -S train.pooling=mean -S pad.max_features=150000 -S train.learning_rate=0.0002 -S train.clipnorm=1.0 -S train.embedding_dropout=0.5"
+  "pairs-v150k-lr2e-4-clip1-sd05-mean-e128 $pairs -S train.pooling=mean -S pad.max_features=150000 -S train.learning_rate=0.0002 -S train.clipnorm=1.0 -S train.embedding_dropout=0.5 -S train.embedding_dim=128"
+  "pairs-v150k-lr2e-4-clip1-sd05-mean-u64 $pairs -S train.pooling=mean -S pad.max_features=150000 -S train.learning_rate=0.0002 -S train.clipnorm=1.0 -S train.embedding_dropout=0.5 -S train.units=64"
+  "pairs-v150k-lr2e-4-clip1-sd06-mean-v300k $pairs -S train.pooling=mean -S pad.max_features=300000 -S train.learning_rate=0.0002 -S train.clipnorm=1.0 -S train.embedding_dropout=0.6
+"
 )
 
 printf 'name\tval_accuracy\ttest_accuracy\tepochs\ttraining_minutes\n'
