@@ -9,7 +9,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML, YAMLError
@@ -147,13 +147,42 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
     return data
 
 
-def load_params(path: Path = PARAMS_FILE) -> Params:
+def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> Params:
     """The whole params file, validated: a stage refuses bad params anywhere before it
-    reads or writes anything, so no stage's outputs are lost to a later stage's typo."""
+    reads or writes anything, so no stage's outputs are lost to a later stage's typo.
+    With `keys` (a stage's `params:` in dvc.yaml: "train", "mlflow.experiment_name"), only those
+    can be read: a stage reading a value DVC does not track for it fails (AttributeError) in the tests."""
     try:
-        return Params.model_validate(read_params_file(path))
+        params = Params.model_validate(read_params_file(path))
     except ValidationError as exc:
         raise PipelineError(_describe(exc, path)) from None
+    return params if keys is None else _only(params, keys)
+
+
+def _only(params: Params, keys: Sequence[str]) -> Params:
+    fields: dict[str, dict[str, object] | None] = {}  # section -> its kept fields (None: all of them)
+    for key in keys:
+        section, _, field = key.partition(".")
+        if not field:
+            fields[section] = None
+        elif fields.get(section, {}) is not None:
+            fields.setdefault(section, {})[field] = getattr(getattr(params, section), field)
+    return Params.model_construct(**{
+        section: getattr(params, section) if kept is None else type(getattr(params, section)).model_construct(**kept)
+        for section, kept in fields.items()
+    })
+
+
+def param_values(params: Params, keys: Sequence[str]) -> dict[str, object]:
+    """The values behind `keys`, named as `dvc params diff` and MLflow name them: {"train.units": 32}."""
+    values: dict[str, object] = {}
+    for key in keys:
+        section, _, field = key.partition(".")
+        if field:
+            values[key] = getattr(getattr(params, section), field)
+        else:
+            values.update({f"{section}.{name}": value for name, value in getattr(params, section).model_dump().items()})
+    return values
 
 
 @contextlib.contextmanager

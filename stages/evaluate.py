@@ -9,64 +9,69 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
+from sklearn.metrics import roc_curve
 
-from stages import plots, serving, tracking
-from stages.common import PARAMS_FILE, EvaluateParams, atomic_path, load_params, run, write_text_atomic
-from stages.train import load_split, use_backend
+from stages import lineage, plots, registry, serving, tracking
+from stages.common import PARAMS_FILE, Params, atomic_path, load_params, param_values, run, write_text_atomic
+from stages.data import load_padded
+from stages.devices import use_backend
+from stages.scoring import SCORED_SPLITS, scores
 
-SPLITS = ("val", "test")
-
-
-def scores(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
-    predicted = (probability >= threshold).astype(int)
-    return {
-        "accuracy": skm.accuracy_score(y_true, predicted),
-        "precision": skm.precision_score(y_true, predicted, zero_division=0),
-        "recall": skm.recall_score(y_true, predicted, zero_division=0),
-        "f1": skm.f1_score(y_true, predicted, zero_division=0),
-        "roc_auc": skm.roc_auc_score(y_true, probability),
-        "loss": skm.log_loss(y_true, probability, labels=[0, 1]),
-    }
+PARAMS = ("evaluate", "train.backend", "mlflow.experiment_name", "mlflow.registered_model_name")
+PLOTTED_SPLIT = "test"  # the confusion matrix and ROC curve are the test split's
 
 
-def evaluate(params: EvaluateParams, backend: str, experiment_name: str, registered_model_name: str,
-             data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:
-    run_id = tracking.read_run_reference(run_file)
-    tracking.use_experiment(experiment_name)
-    use_backend(backend, seed=0)
+def evaluation_run(training_run_id: str, values: dict[str, object]):
+    """The run to record this evaluation in: the training run itself, unless it already holds other
+    values of these params (this stage re-ran with, say, a new threshold). MLflow params cannot
+    change, so the re-run gets a run of its own, a child of the training run."""
+    training = tracking.mlflow.get_run(training_run_id)
+    if all(training.data.params.get(key, str(value)) == str(value) for key, value in values.items()):
+        return tracking.mlflow.start_run(run_id=training_run_id)
+    return tracking.mlflow.start_run(
+        experiment_id=training.info.experiment_id, run_name=f"{training.info.run_name}-evaluate",
+        tags={**tracking.run_tags("evaluate"), "mlflow.parentRunId": training_run_id, "training_run_id": training_run_id})
+
+
+def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:
+    training_run_id = tracking.read_run_reference(run_file)
+    tracking.use_experiment(params.mlflow.experiment_name)
+    use_backend(params.train.backend, seed=0)
     model = serving.load_keras_model(model_path)
+    threshold = params.evaluate.threshold
 
-    report: dict[str, object] = {}
-    for split in SPLITS:
-        x, y = load_split(data_dir / f"{split}.npz")
-        probability = model.predict(x, batch_size=params.batch_size, verbose=0).ravel().astype("float64")
-        report[split] = {name: round(float(value), 6) for name, value in scores(y, probability, params.threshold).items()}
-    # The last split is test: its confusion matrix and ROC curve are the plots.
-    predicted = (probability >= params.threshold).astype(int)
-    fpr, tpr, thresholds = skm.roc_curve(y, probability)
-    report["mlflow_run_id"] = run_id  # so a result restored from DVC's run cache names its run
+    labels, probabilities = {}, {}
+    for split in SCORED_SPLITS:
+        x, labels[split] = load_padded(data_dir / f"{split}.npz")
+        probabilities[split] = model.predict(x, batch_size=params.evaluate.batch_size, verbose=0).ravel().astype("float64")
+    report: dict[str, object] = {split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS}
+    actual, probability = labels[PLOTTED_SPLIT], probabilities[PLOTTED_SPLIT]
+    predicted = (probability >= threshold).astype(int)
 
-    with atomic_path(out_dir / "confusion.csv") as tmp:
-        pd.DataFrame({"actual": y, "predicted": predicted}).to_csv(tmp, index=False)
-    with atomic_path(out_dir / "roc.csv") as tmp:
-        pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).to_csv(tmp, index=False)
-    write_text_atomic(out_dir / "eval.json", json.dumps(report, indent=2) + "\n")
-
-    with tracking.store_errors(), tracking.mlflow.start_run(run_id=run_id):
+    values = param_values(params, PARAMS)
+    with tracking.store_errors(), evaluation_run(training_run_id, values) as active:
+        report["mlflow_run_id"] = active.info.run_id  # so a result restored from DVC's run cache names its run
+        fpr, tpr, thresholds = roc_curve(actual, probability)
+        with atomic_path(out_dir / "confusion.csv") as tmp:
+            pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(tmp, index=False)
+        with atomic_path(out_dir / "roc.csv") as tmp:
+            pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).to_csv(tmp, index=False)
+        write_text_atomic(out_dir / "eval.json", json.dumps(report, indent=2) + "\n")
+        tracking.mlflow.log_params(values)
         # "test.accuracy", as `dvc metrics show` names it; "val_loss" is taken by the per-epoch curve.
-        tracking.mlflow.log_metrics({f"{split}.{name}": value for split in SPLITS for name, value in report[split].items()})
+        tracking.mlflow.log_metrics({f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()})
         # The run as the full record: data lineage, figures, the files that reproduce it.
-        tracking.mlflow.set_tags(tracking.data_md5_tags())
-        plots.log(plots.confusion_matrix(y, predicted, "Confusion matrix (test)"), "confusion_matrix")
-        plots.log(plots.roc_curve(y, probability, "ROC (test)"), "roc_curve")
-        for path in (PARAMS_FILE, tracking.LOCK_FILE):
+        tracking.mlflow.set_tags(lineage.data_md5_tags())
+        plots.log(plots.confusion_matrix(actual, predicted, f"Confusion matrix ({PLOTTED_SPLIT})"), "confusion_matrix")
+        plots.log(plots.roc_curve(actual, probability, f"ROC ({PLOTTED_SPLIT})"), "roc_curve")
+        for path in (PARAMS_FILE, lineage.LOCK_FILE):
             if path.is_file():
                 tracking.mlflow.log_artifact(str(path))
         for name in ("eval.json", "confusion.csv", "roc.csv"):
             tracking.mlflow.log_artifact(str(out_dir / name), "metrics")
         # The raw-text model, registered as a new version that carries its test metrics.
-        serving.log_model(model_path, data_dir / "vocab.json", backend, params.threshold, registered_model_name,
+        registry.log_model(model_path, data_dir / "vocab.json", params.train.backend, threshold,
+                          params.mlflow.registered_model_name,
                           version_tags={f"test.{name}": value for name, value in report["test"].items()})
 
 
@@ -77,9 +82,7 @@ def main() -> None:
     parser.add_argument("--run-file", type=Path, required=True, help="MLflow run reference from train")
     parser.add_argument("--out-dir", type=Path, required=True, help="folder for eval.json, confusion.csv, roc.csv")
     args = parser.parse_args()
-    params = load_params()
-    evaluate(params.evaluate, params.train.backend, params.mlflow.experiment_name, params.mlflow.registered_model_name,
-             args.data_dir, args.model, args.run_file, args.out_dir)
+    evaluate(load_params(keys=PARAMS), args.data_dir, args.model, args.run_file, args.out_dir)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from urllib3.util.retry import Retry
 
 from stages.common import FetchParams, PipelineError, atomic_path, load_params, run
 
+PARAMS = ("fetch",)  # dvc.yaml's params of this stage (a test compares)
+
 ARCHIVE_ENV = "IMDB_ARCHIVE"
 REVIEWS_PER_FOLDER = 12_500
 FOLDERS = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
@@ -154,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="parquet file to write")
     args = parser.parse_args()
-    fetch(load_params().fetch, args.out)
+    fetch(load_params(keys=PARAMS).fetch, args.out)
 
 
 if __name__ == "__main__":

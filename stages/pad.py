@@ -7,20 +7,18 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from stages.common import PadParams, PipelineError, atomic_path, load_params, run
+from stages.common import PadParams, atomic_path, load_params, run
+from stages.data import SPLITS, read_split
 from stages.text import Vocabulary, texts_to_padded
 
-SPLITS = ("train", "val", "test")
+PARAMS = ("pad",)  # dvc.yaml's params of this stage (a test compares)
+
 VOCABULARY_FILE = "vocab.json"
 
 
 def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
-    try:
-        frames = {name: pd.read_parquet(split_dir / f"{name}.parquet") for name in SPLITS}
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"{split_dir}: cannot read the split: {exc}") from None
+    frames = {name: read_split(split_dir, name, ["text", "label"]) for name in SPLITS}
     vocabulary = Vocabulary.fit(
         frames["train"]["text"], params.max_features, params.max_len, params.padding, params.truncating, params.ngrams
     )
@@ -39,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     # Only keras.utils.pad_sequences is used here: the numpy backend spares a deep-learning import.
     os.environ.setdefault("KERAS_BACKEND", "numpy")
-    pad(load_params().pad, args.split_dir, args.out_dir)
+    pad(load_params(keys=PARAMS).pad, args.split_dir, args.out_dir)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from sklearn.model_selection import train_test_split
 
 from stages.common import PipelineError, SplitParams, atomic_path, load_params, run
 
+PARAMS = ("split",)  # dvc.yaml's params of this stage (a test compares)
+
 COLUMNS = ["review_id", "rating", "label", "text"]
 
 
@@ -39,7 +41,7 @@ def main() -> None:
     parser.add_argument("raw", type=Path, help="reviews.parquet from fetch")
     parser.add_argument("out_dir", type=Path, help="folder for train/val/test.parquet")
     args = parser.parse_args()
-    split(load_params().split, args.raw, args.out_dir)
+    split(load_params(keys=PARAMS).split, args.raw, args.out_dir)
 
 
 if __name__ == "__main__":

@@ -124,18 +124,6 @@ def _first_line(exc: BaseException) -> str:
     return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
 
 
-def flatten(params: dict, prefix: str = "") -> dict[str, object]:
-    """{'train': {'units': 32}} -> {'train.units': 32}, as MLflow params and `dvc params diff` name them."""
-    flat: dict[str, object] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def git_commit() -> tuple[str, bool]:
     """(commit sha, whether the work tree has uncommitted changes); ('unknown', True) outside git."""
     def git(*args: str) -> str:
@@ -176,30 +164,29 @@ def read_run_reference(path: Path) -> str:
         raise PipelineError(f"{path}: no MLflow run id to resume ({exc})") from None
 
 
-LOCK_FILE = Path("dvc.lock")  # beside params.yaml, in the folder DVC runs stages from
-
-
-def data_md5_tags(lock_file: Path = LOCK_FILE) -> dict[str, str]:
-    """The md5 DVC recorded for each data output in dvc.lock, as tags: data/raw/reviews.parquet ->
-    'data.raw.md5', data/split -> 'data.split.md5'. DVC updates dvc.lock after each stage, so
-    while a stage runs it holds the stages before it. Empty outside a DVC run."""
-    from ruamel.yaml import YAML, YAMLError
-
-    try:
-        lock = YAML(typ="safe", pure=True).load(Path(lock_file).read_text(encoding="utf-8")) or {}
-    except (OSError, YAMLError):
-        return {}
-    tags = {}
-    for stage in (lock.get("stages") or {}).values():
-        for out in stage.get("outs") or []:
-            parts = Path(out["path"]).parts
-            if len(parts) > 1 and parts[0] == "data" and "md5" in out:
-                tags[f"data.{parts[1]}.md5"] = out["md5"]
-    return tags
-
-
 def log_dataset(features, targets, source: Path, context: str) -> None:
     """Log arrays as a dataset input of the active run; MLflow records their digest."""
     with warnings.catch_warnings(action="ignore", category=UserWarning):  # MLflow: "source ... multiple ways"
         dataset = mlflow.data.from_numpy(features, targets=targets, source=str(source), name=Path(source).stem)
     mlflow.log_input(dataset, context=context)
+
+
+def epoch_metrics():
+    """A Keras callback logging each epoch's metrics and duration to the active run (step = epoch,
+    counted from 1 like metrics/history.csv); `.seconds` holds the durations."""
+    import keras
+
+    class EpochMetrics(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+            metrics = {name: float(value) for name, value in (logs or {}).items()}
+            mlflow.log_metrics({**metrics, "epoch_seconds": self.seconds[-1]}, step=epoch + 1)
+
+    return EpochMetrics()

@@ -1,0 +1,30 @@
+"""Reading the pipeline's data files: the split reviews (parquet) and the padded splits (npz)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages.common import PipelineError
+
+SPLITS = ("train", "val", "test")
+
+
+def read_split(split_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """data/split/<name>.parquet (text, label, ...)."""
+    path = Path(split_dir) / f"{name}.parquet"
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: cannot read: {exc}") from None
+
+
+def load_padded(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """data/padded/<split>.npz: (token ids, labels)."""
+    try:
+        with np.load(path) as data:
+            return data["x"], data["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise PipelineError(f"{path}: not a padded split: {exc}") from None
