@@ -29,8 +29,11 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project's code and the helpers its tests use
+import helpers  # noqa: E402
+from stages.common import PipelineError  # noqa: E402
+
 BIN = Path(sys.executable).parent
-PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
 TARGETS = {"speed-up": 4.0, "data_seconds": 30.0, "noop_seconds": 1.5, "train_rss_gib": 2.0, "val_points": 1.0}
 GIB = 1 << 30
 
@@ -58,27 +61,14 @@ def measured(args: list[str], cwd: Path, log: Path) -> tuple[float, float, int]:
 
 def make_project(dest: Path, changes: dict[str, object]) -> Path:
     """A scratch git + DVC copy of the project with `changes` ({'train.epochs': 2}) applied to params.yaml."""
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    yaml = YAML()
-    params = yaml.load((dest / "params.yaml").read_text())
+    nested: dict[str, dict[str, object]] = {}
     for key, value in changes.items():
         section, name = key.split(".", 1)
-        if name not in params.get(section, {}):
-            sys.exit(f"error: --set {key}: no such param in params.yaml")
-        params[section][name] = value
-    with (dest / "params.yaml").open("w") as stream:
-        yaml.dump(params, stream)
-    env = dict(environment(), GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost")
-    for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
-        subprocess.run(command, cwd=dest, env=env, check=True, capture_output=True)
-    return dest
+        nested.setdefault(section, {})[name] = value
+    try:
+        return helpers.make_project(dest, nested)
+    except PipelineError as exc:
+        sys.exit(f"error: --set: {exc}")
 
 
 def parse_set(text: str) -> tuple[str, object]:
@@ -104,9 +94,8 @@ def bare_fit(project: Path, epochs: int, log_dir: Path, run: int) -> dict:
 
 def project_fit(project: Path, log_dir: Path, run: int) -> dict:
     """The train stage exactly as `dvc repro` runs it (its cmd from dvc.yaml), outside DVC so it runs every time."""
-    command = YAML(typ="safe", pure=True).load((project / "dvc.yaml").read_text())["stages"]["train"]["cmd"]
     load_before = load()
-    wall, _, rss = measured(shlex.split(command), project, log_dir / f"project_{run}.log")
+    wall, _, rss = measured(helpers.stage_cmd(project, "train"), project, log_dir / f"project_{run}.log")
     summary = json.loads((project / "metrics" / "train.json").read_text())
     return {"side": "project", "run": run, "epoch_seconds": epoch_seconds(project, summary),
             "val_accuracy": summary["final_val_accuracy"], "process_seconds": wall, "peak_rss": rss, "load": load_before}

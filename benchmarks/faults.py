@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -26,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ruamel.yaml import YAML
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project's code and the helpers its tests use
+from helpers import stage_cmd  # noqa: E402
 
 BIN = Path(sys.executable).parent
 COPIED = ["stages", "dvc.yaml", "params.yaml", "data/padded", "models", "mlflow.db", "mlartifacts"]
@@ -37,10 +38,6 @@ def environment(**extra: str) -> dict[str, str]:
     if "MLFLOW_TRACKING_URI" not in extra:
         env.pop("MLFLOW_TRACKING_URI", None)  # the scratch copy's own store
     return env
-
-
-def stage_cmd(project: Path, stage: str) -> list[str]:
-    return shlex.split(YAML(typ="safe").load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"])
 
 
 def first_epoch_logged(store: Path, since_ms: int) -> bool:

@@ -1,7 +1,8 @@
 """fetch: the Large Movie Review Dataset archive -> data/raw/reviews.parquet.
 
-Downloads `fetch.url` and checks `fetch.sha256`; with IMDB_ARCHIVE set, reads that local copy
-instead and checks its content (a mirror may be repacked, so its bytes may differ).
+Downloads `fetch.url` once into IMDB_CACHE (default ~/.cache/imdb-rnn) and checks `fetch.sha256`;
+with IMDB_ARCHIVE set, reads that local copy instead and checks its content (a mirror may be
+repacked, so its bytes may differ).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hashlib
 import os
 import re
 import tarfile
-import tempfile
 import zlib
 from collections import Counter
 from pathlib import Path, PurePosixPath
@@ -26,6 +26,7 @@ from stages.common import FetchParams, PipelineError, atomic_path, load_params, 
 PARAMS = ("fetch",)  # dvc.yaml's params of this stage (a test compares)
 
 ARCHIVE_ENV = "IMDB_ARCHIVE"
+CACHE_ENV = "IMDB_CACHE"  # default ~/.cache/imdb-rnn
 REVIEWS_PER_FOLDER = 12_500
 FOLDERS = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
 REVIEW_NAME = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
@@ -134,20 +135,34 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> pd.Data
     return reviews.sort_values(["split", "label", "review_id"], ignore_index=True)
 
 
+def cache_dir() -> Path:
+    """Where the downloaded archive is kept between runs, outside the repository."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "imdb-rnn")
+
+
+def cached_archive(params: FetchParams) -> Path:
+    """The official archive, downloaded once into the cache and checked against `fetch.sha256`;
+    a cached copy whose checksum no longer matches is downloaded again."""
+    target = cache_dir() / Path(params.url).name
+    if target.is_file() and sha256_of(target) == params.sha256:
+        return target
+    with atomic_path(target) as tmp:  # never a half-downloaded archive in the cache
+        download(params.url, tmp)
+        actual = sha256_of(tmp)
+        if actual != params.sha256:
+            raise PipelineError(f"{params.url}: sha256 mismatch: expected {params.sha256}, got {actual}")
+    return target
+
+
 def fetch(params: FetchParams, out: Path) -> None:
     local = os.environ.get(ARCHIVE_ENV)
-    with tempfile.TemporaryDirectory(prefix="imdb-fetch-") as tmp:
-        if local:
-            archive = Path(local)
-            if not archive.is_file():
-                raise PipelineError(f"{ARCHIVE_ENV}={local}: no such file")
-        else:
-            archive = Path(tmp) / "aclImdb_v1.tar.gz"
-            download(params.url, archive)
-            actual = sha256_of(archive)
-            if actual != params.sha256:
-                raise PipelineError(f"{params.url}: sha256 mismatch: expected {params.sha256}, got {actual}")
-        reviews = read_reviews(archive)
+    if local:
+        archive = Path(local)
+        if not archive.is_file():
+            raise PipelineError(f"{ARCHIVE_ENV}={local}: no such file")
+    else:
+        archive = cached_archive(params)
+    reviews = read_reviews(archive)
     with atomic_path(out) as tmp_out:
         reviews.to_parquet(tmp_out, index=False)
 

@@ -1,98 +1,34 @@
-"""Shared fixtures: the real review archive, tiny archives in the official layout, and temporary
-git + DVC copies of the project to run the real pipeline in."""
+"""Shared fixtures: the real review archive, and the project after one real `dvc repro` on it."""
 
 from __future__ import annotations
 
-import io
 import os
-import shlex
 import shutil
-import subprocess
-import sys
-import tarfile
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
-PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
-
-# Small enough for a test, large enough to learn something from the real reviews.
-TINY_PARAMS = {
-    "pad": {"max_features": 5000, "max_len": 64},
-    "train": {"epochs": 1, "units": 8, "embedding_dim": 16, "batch_size": 64},
-    "baseline": {"ngram_max": 1, "max_features": 20000},
-}
-
-
-def test_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
-        DVC_NO_ANALYTICS="1",
-    )
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.update(extra)
-    return env
-
-
-def sh(args: list[str], cwd: Path, check: bool = True, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
-    """Run a real command; on an unexpected failure show its output in the test report."""
-    result = subprocess.run(args, cwd=cwd, env=test_env(**env), capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-def stage_cmd(project: Path, stage: str) -> list[str]:
-    """A stage's command exactly as the project's dvc.yaml runs it, as arguments."""
-    return shlex.split(YAML(typ="safe").load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"])
-
-
-def deep_update(target: dict, changes: dict) -> None:
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            deep_update(target[key], value)
-        else:
-            target[key] = value
-
-
-def edit_params(path: Path, changes: dict) -> None:
-    yaml = YAML()
-    params = yaml.load(path.read_text())
-    deep_update(params, changes)
-    with path.open("w") as stream:
-        yaml.dump(params, stream)
-
-
-def make_project(dest: Path, params: dict | None = None) -> Path:
-    """A fresh git repo holding the project (code, dvc.yaml, params.yaml, DVC config), committed."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    edit_params(dest / "params.yaml", params or {})
-    sh(["git", "init", "-q", "-b", "main"], dest)
-    sh(["git", "add", "-A"], dest)
-    sh(["git", "commit", "-qm", "project"], dest)
-    return dest
+from helpers import ROOT, SHARED_ARCHIVE, TINY_PARAMS, edit_params, make_project, sh
+from stages.common import PipelineError, load_params
+from stages.fetch import ARCHIVE_ENV, cached_archive
 
 
 @pytest.fixture(scope="session")
 def real_archive() -> Path:
-    path = Path(os.environ.get("IMDB_ARCHIVE", SHARED_ARCHIVE)).resolve()
-    if not path.is_file():
-        pytest.fail(f"the review archive is missing: {path} (set IMDB_ARCHIVE)")
-    return path
+    """IMDB_ARCHIVE, else the shared copy beside the project, else the official archive downloaded
+    once by fetch's own code into IMDB_CACHE (default ~/.cache/imdb-rnn) and reused."""
+    if os.environ.get(ARCHIVE_ENV):
+        path = Path(os.environ[ARCHIVE_ENV]).resolve()
+        if not path.is_file():
+            pytest.fail(f"{ARCHIVE_ENV}={path}: no such file", pytrace=False)
+        return path
+    if SHARED_ARCHIVE.is_file():
+        return SHARED_ARCHIVE
+    try:
+        return cached_archive(load_params(ROOT / "params.yaml").fetch)
+    except PipelineError as exc:
+        pytest.fail(f"no review archive: set {ARCHIVE_ENV} to a local copy of aclImdb_v1.tar.gz, or allow the download ({exc})",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -120,30 +56,3 @@ def clone(reproduced, tmp_path):
         return dest
 
     return make
-
-
-def review_members(per_folder: int) -> dict[str, bytes]:
-    """Reviews named and rated like the official archive: ratings 7-10 under pos, 1-4 under neg."""
-    members = {}
-    for split in ("train", "test"):
-        for sentiment, ratings, words in (("pos", (7, 8, 9, 10), "great wonderful loved"), ("neg", (1, 2, 3, 4), "awful boring hated")):
-            for index in range(per_folder):
-                rating = ratings[index % 4]
-                text = f"A {split} review number {index}: {words}.<br /><br />Rated {rating}!"
-                members[f"aclImdb/{split}/{sentiment}/{index}_{rating}.txt"] = text.encode()
-    return members
-
-
-def write_archive(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None, hard: bool = False) -> Path:
-    """A .tar.gz with the given regular files (and symlinks, or hardlinks if `hard`: name -> target)."""
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
-            info.linkname = target
-            tar.addfile(info)
-    return path

@@ -6,7 +6,7 @@ import json
 
 from mlflow import MlflowClient
 
-from conftest import ROOT, sh
+from helpers import ROOT, sh
 from stages.common import load_params
 
 

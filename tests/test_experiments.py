@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
-from conftest import ROOT, sh
+from helpers import ROOT, sh
 from test_pipeline import STAGES, stages_run
 
 TRAIN_CMD = ["python", "-m", "stages.train", "data/padded", "--model", "models/model.keras",
@@ -150,6 +150,7 @@ def test_remote_push_then_pull_in_a_fresh_clone_restores_everything(clone, tmp_p
     assert set(STAGES) <= set(lock["stages"])
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("preset", ["seed", "best"])
 def test_preset_applies_in_one_command_and_keeps_comments(tmp_path, preset):
     params = tmp_path / "params.yaml"
@@ -169,6 +170,7 @@ def test_preset_applies_in_one_command_and_keeps_comments(tmp_path, preset):
             assert seed == YAML(typ="safe").load((ROOT / "params.yaml").read_text()), other.name
 
 
+@pytest.mark.fast
 def test_bad_preset_is_refused_and_params_unchanged(tmp_path):
     params, preset = tmp_path / "params.yaml", tmp_path / "bad.yaml"
     shutil.copy(ROOT / "params.yaml", params)

@@ -13,8 +13,8 @@ import time
 
 from mlflow import MlflowClient
 
-import conftest
-from conftest import sh, stage_cmd
+import helpers
+from helpers import sh, stage_cmd
 
 EXPERIMENT = "imdb-sentiment"
 
@@ -46,7 +46,7 @@ def sha256(path) -> str:
 
 def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clone, real_archive):
     project = clone({"train": {"units": 6, "epochs": 2}}, keep_mlflow=True)
-    env = conftest.test_env(IMDB_ARCHIVE=str(real_archive))
+    env = helpers.command_env(IMDB_ARCHIVE=str(real_archive))
     (finished,) = runs(project)[1]
 
     # Ctrl-C at the terminal: SIGINT to `dvc repro` and the stage it runs.
@@ -106,7 +106,7 @@ def test_an_unusable_store_is_waited_for_a_bounded_time_then_reported_in_one_lin
     holders = [hold_exclusive_lock(for_good), hold_exclusive_lock(for_a_while)]
     environments = {for_good: {}, for_a_while: {}, no_server: {"MLFLOW_TRACKING_URI": f"http://someone:s3cret-pw@127.0.0.1:{port}"}}
     start = time.monotonic()
-    stages = {project: subprocess.Popen(stage_cmd(project, "evaluate"), cwd=project, env=conftest.test_env(**env), text=True,
+    stages = {project: subprocess.Popen(stage_cmd(project, "evaluate"), cwd=project, env=helpers.command_env(**env), text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
               for project, env in environments.items()}
     try:

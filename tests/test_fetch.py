@@ -13,9 +13,11 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import ROOT, make_project, review_members, sh, write_archive
-from stages.common import PipelineError
-from stages.fetch import download, read_reviews
+from helpers import ROOT, make_project, review_members, sh, write_archive
+from stages.common import FetchParams, PipelineError
+from stages.fetch import CACHE_ENV, cached_archive, download, read_reviews
+
+pytestmark = pytest.mark.fast  # tiny archives and a local server: no real archive needed
 
 
 @pytest.fixture()
@@ -110,10 +112,11 @@ def test_checksum_mismatch_names_both_hashes_and_writes_nothing(tmp_path, http_d
     actual = hashlib.sha256(archive.read_bytes()).hexdigest()
     expected = "0" * 64
     project = make_project(tmp_path / "project", {"fetch": {"url": f"{url}/aclImdb_v1.tar.gz", "sha256": expected}})
-    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet"], project, check=False, IMDB_ARCHIVE="")
+    cache = tmp_path / "cache"
+    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet"], project, check=False, IMDB_ARCHIVE="", IMDB_CACHE=str(cache))
     assert result.returncode == 1
     assert expected in result.stderr and actual in result.stderr
-    assert not (project / "data").exists()
+    assert not (project / "data").exists() and list(cache.iterdir()) == []  # no archive kept that fails its checksum
 
 
 def test_missing_local_archive_is_named(tmp_path):
@@ -149,12 +152,30 @@ def test_the_stage_refuses_a_bad_download_and_leaves_nothing(tmp_path, http_dir,
         archive.write_bytes(archive.read_bytes()[:-100])
     sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
     project = make_project(tmp_path / "project", {"fetch": {"url": f"{url}/aclImdb_v1.tar.gz", "sha256": sha256}})
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet"], project, check=False, IMDB_ARCHIVE="", TMPDIR=str(scratch))
+    cache = tmp_path / "cache"
+    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet"], project, check=False, IMDB_ARCHIVE="", IMDB_CACHE=str(cache))
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
     assert {"hardlink": "is a link", "truncated": "truncated or corrupt", "not utf-8": "not UTF-8"}[bad] in result.stderr
-    assert not (project / "data").exists() and list(scratch.iterdir()) == []
+    assert not (project / "data").exists()
+    assert [path.name for path in cache.iterdir()] == ["aclImdb_v1.tar.gz"]  # the download matched its checksum: kept, not fetched again
+
+
+def test_the_archive_is_downloaded_once_then_read_from_the_cache(tmp_path, http_dir):
+    served, url = http_dir
+    archive = write_archive(served / "aclImdb_v1.tar.gz", review_members(per_folder=3))
+    params = FetchParams(url=f"{url}/aclImdb_v1.tar.gz", sha256=hashlib.sha256(archive.read_bytes()).hexdigest())
+    os.environ[CACHE_ENV] = str(tmp_path / "cache")
+    try:
+        cached = cached_archive(params)
+        assert cached.read_bytes() == archive.read_bytes()
+        archive.unlink()  # the server no longer has it: the cached copy is used
+        assert cached_archive(params) == cached
+        cached.write_bytes(b"damaged")  # a cached copy that fails its checksum is fetched again (and here cannot be)
+        with pytest.raises(PipelineError, match="HTTP 404"):
+            cached_archive(params)
+        assert not cached.exists() or cached.read_bytes() == b"damaged"
+    finally:
+        del os.environ[CACHE_ENV]
 
 
 class FlakyHandler(http.server.BaseHTTPRequestHandler):

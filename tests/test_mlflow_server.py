@@ -16,8 +16,8 @@ import pytest
 import requests
 from mlflow import MlflowClient
 
-import conftest
-from conftest import edit_params, sh
+import helpers
+from helpers import edit_params, sh
 
 MODEL_NAME = "imdb-sentiment-rnn"
 POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
@@ -53,7 +53,7 @@ class Server:
         self.log = log
         with log.open("w") as stream:
             self.process = subprocess.Popen(
-                [*args, "--host", "127.0.0.1", "--port", str(self.port)], cwd=cwd, env=conftest.test_env(**env),
+                [*args, "--host", "127.0.0.1", "--port", str(self.port)], cwd=cwd, env=helpers.command_env(**env),
                 stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

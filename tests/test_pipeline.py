@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import sh
+from helpers import sh
 
 STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline"]
 

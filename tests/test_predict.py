@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-import conftest
+import helpers
 
 POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
 NEGATIVE = "Awful. Boring, stupid and badly acted, a terrible waste of time: the worst movie I have ever seen."
@@ -17,7 +17,7 @@ REVIEWS = [POSITIVE, NEGATIVE, "It was <br /><br />fine, I suppose!", "Ünïcöd
 
 
 def predict(project, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["python", "-m", "stages.predict", *args], cwd=project, env=conftest.test_env(), input=stdin,
+    return subprocess.run(["python", "-m", "stages.predict", *args], cwd=project, env=helpers.command_env(), input=stdin,
                           capture_output=True, timeout=300)
 
 
@@ -105,7 +105,7 @@ def test_bigram_vocabulary_trains_and_predicts_like_the_pad_stage(clone):
     import pandas as pd
 
     project = clone({"pad": {"ngrams": 2}, "train": {"embedding_dropout": 0.2, "output_dropout": 0.3, "clipnorm": 1.0}})
-    conftest.sh(["dvc", "repro", "evaluate"], project)
+    helpers.sh(["dvc", "repro", "evaluate"], project)
     vocabulary = json.loads((project / "data/padded/vocab.json").read_text())
     assert vocabulary["ngrams"] == 2
     bigram_ids = {index for index, token in enumerate(vocabulary["tokens"]) if " " in token}
@@ -117,6 +117,6 @@ def test_bigram_vocabulary_trains_and_predicts_like_the_pad_stage(clone):
     texts = pd.read_parquet(project / "data/split/val.parquet")["text"][:8].tolist()
     script = ("import sys, numpy as np; from stages.serving import load_keras_model; "
               "print(*load_keras_model(sys.argv[1]).predict(np.load(sys.argv[2])['x'][:8], verbose=0)[:, 0])")
-    from_arrays = conftest.sh(["python", "-c", script, "models/model.keras", "data/padded/val.npz"], project, KERAS_BACKEND="jax").stdout.split()
+    from_arrays = helpers.sh(["python", "-c", script, "models/model.keras", "data/padded/val.npz"], project, KERAS_BACKEND="jax").stdout.split()
     from_text = parsed(predict(project, *texts))
     assert [row["probability"] for row in from_text] == pytest.approx([float(p) for p in from_arrays], abs=1e-5)

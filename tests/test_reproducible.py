@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 from ruamel.yaml import YAML
 
-from conftest import sh
+from helpers import sh
 
 # Outputs that record when or in which MLflow run they were made, so differ by design:
 # the .keras zip holds its save date (its weights are compared below), mlflow_run.json and

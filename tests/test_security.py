@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-import conftest
-from conftest import BIN, ROOT, sh, stage_cmd
+import helpers
+from helpers import BIN, ROOT, sh, stage_cmd
 
 SECRETS = {
     "MLFLOW_TRACKING_USERNAME": "env-user-7f3a",
@@ -49,7 +49,7 @@ def ui_server(tmp_path_factory):
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         ["make", "-s", "-f", str(ROOT / "Makefile"), "-o", "setup", "ui", f"UI_PORT={port}", f"BIN={BIN}"],
-        cwd=folder, env=conftest.test_env(), start_new_session=True,
+        cwd=folder, env=helpers.command_env(), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while True:

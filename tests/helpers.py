@@ -1,0 +1,128 @@
+"""Helpers shared by the tests and the benchmarks: real commands in temporary git + DVC copies of
+the project, tiny archives in the official layout, and the project's import graph."""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from stages.preset import merge
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
+PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
+
+# Small enough for a test, large enough to learn something from the real reviews.
+TINY_PARAMS = {
+    "pad": {"max_features": 5000, "max_len": 64},
+    "train": {"epochs": 1, "units": 8, "embedding_dim": 16, "batch_size": 64},
+    "baseline": {"ngram_max": 1, "max_features": 20000},
+}
+
+
+def command_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
+        DVC_NO_ANALYTICS="1",
+    )
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.update(extra)
+    return env
+
+
+def sh(args: list[str], cwd: Path, check: bool = True, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    """Run a real command; on an unexpected failure show its output in the test report."""
+    result = subprocess.run(args, cwd=cwd, env=command_env(**env), capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def stage_cmd(project: Path, stage: str) -> list[str]:
+    """A stage's command exactly as the project's dvc.yaml runs it, as arguments."""
+    return shlex.split(YAML(typ="safe").load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"])
+
+
+def edit_params(path: Path, changes: dict) -> None:
+    yaml = YAML()
+    params = yaml.load(path.read_text())
+    merge(params, changes)  # the preset command's own merge
+    with path.open("w") as stream:
+        yaml.dump(params, stream)
+
+
+def make_project(dest: Path, params: dict | None = None) -> Path:
+    """A fresh git repo holding the project (code, dvc.yaml, params.yaml, DVC config), committed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    edit_params(dest / "params.yaml", params or {})
+    sh(["git", "init", "-q", "-b", "main"], dest)
+    sh(["git", "add", "-A"], dest)
+    sh(["git", "commit", "-qm", "project"], dest)
+    return dest
+
+
+def review_members(per_folder: int) -> dict[str, bytes]:
+    """Reviews named and rated like the official archive: ratings 7-10 under pos, 1-4 under neg."""
+    members = {}
+    for split in ("train", "test"):
+        for sentiment, ratings, words in (("pos", (7, 8, 9, 10), "great wonderful loved"), ("neg", (1, 2, 3, 4), "awful boring hated")):
+            for index in range(per_folder):
+                rating = ratings[index % 4]
+                text = f"A {split} review number {index}: {words}.<br /><br />Rated {rating}!"
+                members[f"aclImdb/{split}/{sentiment}/{index}_{rating}.txt"] = text.encode()
+    return members
+
+
+def write_archive(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None, hard: bool = False) -> Path:
+    """A .tar.gz with the given regular files (and symlinks, or hardlinks if `hard`: name -> target)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return path
+
+
+def project_imports(module: str) -> set[str]:
+    """The project modules `module` ("stages.train") imports, directly or not, itself included,
+    whether at the top or inside a function: every file whose change can change what it does."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse((ROOT / (name.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "stages":
+                todo += [f"stages.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
+                todo.append(node.module)
+            elif isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names if alias.name.startswith("stages.")]
+    return seen

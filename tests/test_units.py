@@ -1,0 +1,233 @@
+"""Unit tests (the fast tier, `make test-fast`): the pieces every stage is made of, without the archive."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from ruamel.yaml import YAML
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # the project's default, before Keras is first imported
+
+from helpers import ROOT, project_imports  # noqa: E402
+from stages import lineage, registry  # noqa: E402
+from stages.common import Params, PipelineError, TrainParams, load_params, param_values  # noqa: E402
+from stages.model import build_model  # noqa: E402
+from stages.preset import merge  # noqa: E402
+from stages.scoring import scores  # noqa: E402
+from stages.text import OOV_ID, PAD_ID, Vocabulary, terms, texts_to_padded, tokenize  # noqa: E402
+
+pytestmark = pytest.mark.fast
+DVC_YAML = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())
+STAGE_MODULES = {name: stage["cmd"].split()[2] for name, stage in DVC_YAML["stages"].items()}
+
+
+# --- dvc.yaml is the whole truth: code deps and params of every stage ---
+
+def test_every_stage_is_a_python_module_of_stages():
+    assert all(module.startswith("stages.") for module in STAGE_MODULES.values()), STAGE_MODULES
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
+def test_no_stage_imports_another_stage(stage):
+    others = set(STAGE_MODULES.values()) - {STAGE_MODULES[stage]}
+    assert project_imports(STAGE_MODULES[stage]) & others == set()
+
+
+def code_deps_of(module: str) -> set[str]:
+    """The files a stage runs: its imports, plus the code a model it registers runs."""
+    modules = project_imports(module)
+    if "stages.registry" in modules:
+        modules |= {f"stages.{name}" for name in registry.BUNDLED_MODULES if name != "__init__"}
+    return {name.replace(".", "/") + ".py" for name in modules}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
+def test_code_deps_are_exactly_the_modules_the_stage_imports(stage):
+    declared = {dep for dep in DVC_YAML["stages"][stage]["deps"] if dep.startswith("stages/")}
+    imported = code_deps_of(STAGE_MODULES[stage])
+    assert {"missing in dvc.yaml": imported - declared, "not imported": declared - imported} == \
+        {"missing in dvc.yaml": set(), "not imported": set()}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
+def test_params_are_exactly_those_the_stage_reads(stage):
+    module = __import__(STAGE_MODULES[stage], fromlist=["PARAMS"])
+    declared = DVC_YAML["stages"][stage].get("params", [])
+    assert sorted(declared) == sorted(module.PARAMS)
+
+
+def test_the_logged_model_bundles_exactly_what_it_imports():
+    bundled = {f"stages.{name}" for name in registry.BUNDLED_MODULES if name != "__init__"}
+    assert bundled == project_imports("stages.serving_model")
+    assert (ROOT / "stages" / "__init__.py").is_file()
+
+
+def test_a_stage_cannot_read_params_it_does_not_declare():
+    params = load_params(ROOT / "params.yaml", keys=("train", "mlflow.experiment_name"))
+    assert params.train.units == 32 and params.mlflow.experiment_name == "imdb-sentiment"
+    with pytest.raises(AttributeError):
+        params.pad
+    with pytest.raises(AttributeError):
+        params.mlflow.registered_model_name
+    values = param_values(params, ("train", "mlflow.experiment_name"))
+    assert values["train.units"] == 32 and values["mlflow.experiment_name"] == "imdb-sentiment"
+    assert not any(key.startswith(("pad.", "evaluate.", "mlflow.registered")) for key in values)
+
+
+def test_upstream_params_and_md5_come_from_dvc_lock(tmp_path):
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("""schema: '2.0'
+stages:
+  pad:
+    cmd: python -m stages.pad data/split data/padded
+    params:
+      params.yaml:
+        pad:
+          max_len: 64
+          padding: pre
+    outs:
+    - path: data/padded
+      md5: abc.dir
+  train:
+    params:
+      params.yaml:
+        mlflow.experiment_name: x
+        train:
+          units: 8
+    outs:
+    - path: models/model.keras
+      md5: def
+""")
+    assert lineage.upstream_params(("fetch", "pad"), lock) == {"pad.max_len": 64, "pad.padding": "pre"}
+    assert lineage.upstream_params(("train",), lock) == {"mlflow.experiment_name": "x", "train.units": 8}
+    assert lineage.data_md5_tags(lock) == {"data.padded.md5": "abc.dir"}
+    assert lineage.upstream_params(("pad",), tmp_path / "missing.lock") == {}
+
+
+# --- text: one preprocessing for pad and prediction ---
+
+def test_tokenize_lowercases_and_drops_line_breaks_and_punctuation():
+    assert tokenize("Great film!<br /><br />I LOVED it... 10/10") == ["great", "film", "i", "loved", "it", "1010"]
+    assert tokenize("<BR/>Don't") == ["dont"]
+    assert tokenize("?!<br />") == []
+
+
+def test_terms_add_each_bigram_after_the_word_that_ends_it():
+    assert terms(["not", "good", "at", "all"], 1) == ["not", "good", "at", "all"]
+    assert terms(["not", "good", "at"], 2) == ["not", "good", "not good", "at", "good at"]
+    assert terms([], 2) == []
+
+
+def test_vocabulary_ranks_by_count_then_alphabetically_whatever_the_order():
+    texts = ["b a c", "a b", "d", "c"]
+    vocabulary = Vocabulary.fit(texts, max_features=5, max_len=4, padding="pre", truncating="pre")
+    assert vocabulary.tokens == ["", "[UNK]", "a", "b", "c"]  # a, b, c twice; d once is cut
+    assert Vocabulary.fit(list(reversed(texts)), 5, 4, "pre", "pre").tokens == vocabulary.tokens
+
+
+def test_unknown_words_are_oov_and_padding_follows_the_vocabulary():
+    pre = Vocabulary(["", "[UNK]", "good", "film"], max_len=4, padding="pre", truncating="pre")
+    assert texts_to_padded(["good unseen film"], pre).tolist() == [[PAD_ID, 2, OOV_ID, 3]]
+    post = Vocabulary(pre.tokens, max_len=2, padding="post", truncating="post")
+    assert texts_to_padded(["good", "film good unseen"], post).tolist() == [[2, PAD_ID], [3, 2]]
+    assert texts_to_padded(["film good unseen"], pre).tolist()[0][-3:] == [3, 2, OOV_ID]
+
+
+def test_bigrams_in_the_vocabulary_follow_their_last_word_and_unknown_ones_are_left_out():
+    vocabulary = Vocabulary.fit(["not good", "not good", "very good"], max_features=10, max_len=6,
+                                padding="post", truncating="pre", ngrams=2)
+    ids = {token: index for index, token in enumerate(vocabulary.tokens)}
+    assert "not good" in ids
+    assert texts_to_padded(["not good film"], vocabulary).tolist() == [[ids["not"], ids["good"], ids["not good"], OOV_ID, 0, 0]]
+
+
+def test_vocabulary_file_round_trips_and_a_bad_one_is_one_line(tmp_path):
+    vocabulary = Vocabulary(["", "[UNK]", "x"], 3, "pre", "post", 2)
+    vocabulary.save(tmp_path / "vocab.json")
+    assert Vocabulary.load(tmp_path / "vocab.json") == vocabulary
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(PipelineError, match="bad.json: not a readable vocabulary file"):
+        Vocabulary.load(tmp_path / "bad.json")
+
+
+# --- the model: every option builds, compiles and predicts ---
+
+DEFAULT_TRAIN = load_params(ROOT / "params.yaml").train
+# Every value of every structural option at least once (the full product would take minutes).
+OPTIONS = [
+    dict(cell=cell, pooling=pooling, bidirectional=bidirectional, mask_padding=mask)
+    for cell, pooling, bidirectional, mask in [
+        ("simple_rnn", "last", False, False), ("lstm", "mean", True, True), ("gru", "max", False, True),
+        ("gru", "last", True, False), ("simple_rnn", "mean", True, True), ("lstm", "max", False, False),
+    ]
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(str(v) for v in o.values()))
+def test_build_model_for_every_option(options):
+    params = DEFAULT_TRAIN.model_copy(update=dict(options, units=4, embedding_dim=3, layers=2, embedding_dropout=0.1,
+                                                  output_dropout=0.2, dropout=0.1, clipnorm=1.0, optimizer="adam"))
+    model = build_model(params, vocabulary_size=20, max_len=7)
+    x = np.array([[0, 0, 3, 4, 5, 6, 7], [2, 3, 4, 0, 0, 0, 0]], dtype="int32")
+    probability = np.asarray(model.predict(x, verbose=0))
+    assert probability.shape == (2, 1) and ((probability > 0) & (probability < 1)).all()
+    names = [layer.__class__.__name__ for layer in model.layers]
+    recurrent = "Bidirectional" if options["bidirectional"] else {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[options["cell"]]
+    assert names.count(recurrent) == 2 and names[0] == "Embedding" and names[1] == "SpatialDropout1D"
+    assert model.layers[0].mask_zero == options["mask_padding"]
+    pooled = {"last": None, "mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}[options["pooling"]]
+    assert (pooled in names) if pooled else not any("Pooling" in name for name in names)
+    assert model.optimizer.clipnorm == 1.0
+
+
+def test_the_default_model_is_the_classic_one():
+    model = build_model(DEFAULT_TRAIN, vocabulary_size=10_000, max_len=500)
+    assert [layer.__class__.__name__ for layer in model.layers] == ["Embedding", "SimpleRNN", "Dense"]
+    assert model.count_params() == 10_000 * 32 + (32 * 32 + 32 * 32 + 32) + 33
+    assert model.optimizer.__class__.__name__ == "RMSprop"
+
+
+def test_masked_model_ignores_the_padding():
+    params = DEFAULT_TRAIN.model_copy(update=dict(cell="gru", mask_padding=True, pooling="mean", units=4, embedding_dim=3))
+    model = build_model(params, vocabulary_size=20, max_len=6)
+    short = np.array([[3, 4, 5, 0, 0, 0]], dtype="int32")
+    assert np.allclose(model.predict(short, verbose=0), model.predict(short[:, :3], verbose=0), atol=1e-6)
+
+
+# --- scoring, shared by evaluate and baseline ---
+
+def test_scores_of_a_perfect_and_of_a_known_classifier():
+    y = np.array([0, 0, 1, 1])
+    perfect = scores(y, np.array([0.1, 0.2, 0.8, 0.9]), threshold=0.5)
+    assert perfect["accuracy"] == perfect["f1"] == perfect["roc_auc"] == 1.0
+    mixed = scores(y, np.array([0.6, 0.2, 0.8, 0.4]), threshold=0.5)
+    assert mixed["accuracy"] == 0.5 and mixed["precision"] == 0.5 and mixed["recall"] == 0.5 and mixed["roc_auc"] == 0.75
+    assert scores(y, np.array([0.6, 0.2, 0.8, 0.4]), threshold=0.7)["recall"] == 0.5
+    assert set(mixed) == {"accuracy", "precision", "recall", "f1", "roc_auc", "loss"}
+
+
+# --- presets ---
+
+def test_preset_merge_overrides_values_and_refuses_unknown_sections():
+    params = {"train": {"units": 32, "cell": "gru"}, "pad": {"max_len": 500}}
+    merge(params, {"train": {"units": 64}})
+    assert params == {"train": {"units": 64, "cell": "gru"}, "pad": {"max_len": 500}}
+    with pytest.raises(PipelineError, match="trian: not a section of params.yaml"):
+        merge(params, {"trian": {"units": 1}})
+
+
+def test_every_preset_is_valid_on_top_of_the_defaults():
+    defaults = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
+    for preset in sorted((ROOT / "presets").glob("*.yaml")):
+        params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
+        merge(params, YAML(typ="safe").load(preset.read_text()))
+        Params.model_validate(params)
+        assert params.keys() == defaults.keys(), preset.name
+
+
+def test_train_params_are_frozen():
+    with pytest.raises(Exception):
+        DEFAULT_TRAIN.units = 3
+    assert isinstance(DEFAULT_TRAIN, TrainParams)
