@@ -1,13 +1,15 @@
-# make repro | make test | make ui | make bench  — each sets up .venv from requirements.lock first.
+# make repro | make test | make test-fast | make ui | make serve | make bench  — each sets up .venv from requirements.lock first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 UI_PORT ?= 5000
+SERVE_PORT ?= 5002
+MODEL_URI ?= models:/imdb-sentiment-rnn/latest
 export PATH := $(BIN):$(PATH)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: setup repro test ui lock bench
+.PHONY: setup repro test test-fast ui serve lock bench
 
 setup: $(VENV)/.installed
 
@@ -26,9 +28,17 @@ repro: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Unit tests only (pytest -m fast): under a minute, no review archive needed.
+test-fast: setup
+	$(BIN)/python -m pytest -m fast
+
 # Without MLflow's GenAI job workers (seven background processes that tracking does not use).
 ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+# The registered model over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.
+serve: setup
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(BIN)/mlflow models serve -m "$(MODEL_URI)" --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
 
 # Times the train stage against a bare Keras fit, the data stages and a no-op repro (benchmarks/README.md).
 bench: setup
