@@ -21,6 +21,12 @@ TRAIN_REVIEWS = 25_000  # reviews in the official train split
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def quiet_incidental_tensorflow() -> None:
+    """Keras imports TensorFlow now and then even on JAX (saving a model, for one), and TensorFlow
+    then prints its oneDNN start-up line; its oneDNN kernels never run on JAX, so they are turned off."""
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
 class PipelineError(Exception):
     """A problem the user can fix; reported as one line, never a traceback."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from stages.common import PipelineError, TrainParams
+from stages.common import PipelineError, TrainParams, quiet_incidental_tensorflow
 
 CPU_DEVICES_ENV = "TRAIN_CPU_DEVICES"
 # What each backend's multi-worker setup reads on every host.
@@ -19,15 +19,34 @@ CLUSTER_ENV = {
 def use_backend(name: str, seed: int) -> None:
     """Select the Keras backend (before Keras is first imported) and make training repeatable."""
     os.environ["KERAS_BACKEND"] = name
+    if name != "tensorflow":
+        quiet_incidental_tensorflow()
     import keras
 
     if keras.backend.backend() != name:
         raise PipelineError(f"train.backend: Keras was already loaded with {keras.backend.backend()!r}")
-    keras.utils.set_random_seed(seed)
     if name == "tensorflow":
         import tensorflow as tf
 
+        keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()
+    else:
+        seed_without_tensorflow(seed)
+
+
+def seed_without_tensorflow(seed: int) -> None:
+    """What keras.utils.set_random_seed does, less seeding TensorFlow: that would import it (seconds,
+    and its C++ start-up lines) only to seed tf.data, which Keras on JAX does not use for arrays."""
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.utils import rng_utils
+
+    random.seed(seed)
+    np.random.seed(seed)
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(rng_utils.seed_generator.GLOBAL_SEED_GENERATOR, None)
 
 
 def prepare_devices(params: TrainParams) -> None:

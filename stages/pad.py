@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import PadParams, atomic_path, load_params, run
+from stages.common import PadParams, atomic_path, load_params, quiet_incidental_tensorflow, run
 from stages.data import SPLITS, read_split
 from stages.text import Vocabulary, texts_to_padded
 
@@ -37,6 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     # Only keras.utils.pad_sequences is used here: the numpy backend spares a deep-learning import.
     os.environ.setdefault("KERAS_BACKEND", "numpy")
+    quiet_incidental_tensorflow()
     pad(load_params(keys=PARAMS).pad, args.split_dir, args.out_dir)
 
 

@@ -11,7 +11,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from stages.common import PipelineError
+from stages.common import PipelineError, quiet_incidental_tensorflow
 from stages.text import Vocabulary, texts_to_padded
 
 # Reviews per model call. Large batches amortise the per-step cost of the recurrent loop: on 10,000
@@ -41,6 +41,8 @@ class SentimentClassifier:
                    threshold: float = 0.5, batch_size: int = BATCH_SIZE) -> "SentimentClassifier":
         if backend:  # only effective before Keras is first imported in this process
             os.environ.setdefault("KERAS_BACKEND", backend)
+        if os.environ.get("KERAS_BACKEND", backend) != "tensorflow":
+            quiet_incidental_tensorflow()
         vocabulary = Vocabulary.load(vocabulary_path)
         return cls(load_keras_model(model_path), vocabulary, threshold, batch_size)
 
