@@ -19,7 +19,7 @@ from stages.preset import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
+SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1_with_unsup.tar.gz"  # the official layout, train/unsup included
 PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
 
 # Small enough for a test, large enough to learn something from the real reviews.
@@ -87,7 +87,8 @@ def make_project(dest: Path, params: dict | None = None) -> Path:
 
 
 def review_members(per_folder: int) -> dict[str, bytes]:
-    """Reviews named and rated like the official archive: ratings 7-10 under pos, 1-4 under neg."""
+    """Reviews named and rated like the official archive: ratings 7-10 under pos, 1-4 under neg, and
+    four times as many unlabeled ones (rated 0) under train/unsup."""
     members = {}
     for split in ("train", "test"):
         for sentiment, ratings, words in (("pos", (7, 8, 9, 10), "great wonderful loved"), ("neg", (1, 2, 3, 4), "awful boring hated")):
@@ -95,6 +96,8 @@ def review_members(per_folder: int) -> dict[str, bytes]:
                 rating = ratings[index % 4]
                 text = f"A {split} review number {index}: {words}.<br /><br />Rated {rating}!"
                 members[f"aclImdb/{split}/{sentiment}/{index}_{rating}.txt"] = text.encode()
+    for index in range(4 * per_folder):
+        members[f"aclImdb/train/unsup/{index}_0.txt"] = f"An unlabeled review number {index}, seen or not.".encode()
     return members
 
 
