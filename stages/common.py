@@ -89,6 +89,7 @@ class TrainParams(_Section):
 
 
 class BaselineParams(_Section):
+    kind: Literal["tfidf_logreg", "nbsvm"]
     ngram_max: int = Field(ge=1, le=3, description="word n-grams from 1 to this")
     min_df: int = Field(ge=1)
     max_features: int | None = Field(gt=0, description="most frequent n-grams kept; null = all")

@@ -10,6 +10,14 @@ import pandas as pd
 from stages.common import PipelineError
 
 SPLITS = ("train", "val", "test")
+SHORT_SPLIT = "test_short"  # the first sentence of each test review, with its label
+
+
+def short_reviews(test: pd.DataFrame) -> pd.DataFrame:
+    """The test split cut to each review's first sentence (stages.text.first_sentence)."""
+    from stages.text import first_sentence
+
+    return test.assign(text=test["text"].map(first_sentence))
 
 
 def read_split(split_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:

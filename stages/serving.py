@@ -11,6 +11,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from stages import batches
 from stages.common import PipelineError, quiet_incidental_tensorflow
 from stages.text import Vocabulary, texts_to_padded
 
@@ -51,5 +52,5 @@ class SentimentClassifier:
         x = texts_to_padded(texts, self.vocabulary)
         if len(x) == 0:
             return pd.DataFrame({"probability": np.empty(0), "label": np.empty(0, dtype="int64")})
-        probability = np.asarray(self.model.predict(x, batch_size=self.batch_size, verbose=0)).ravel().astype("float64")
+        probability = batches.predict(self.model, x, self.vocabulary.padding, self.batch_size)
         return pd.DataFrame({"probability": probability, "label": (probability >= self.threshold).astype("int64")})

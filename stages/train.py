@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages import lineage, plots, tracking
+from stages import batches, lineage, plots, tracking
 from stages.common import Params, atomic_path, load_params, param_values, run, write_text_atomic
 from stages.data import load_padded
 from stages.devices import distribution, prepare_devices, use_backend
@@ -42,18 +42,24 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
         tracking.mlflow.log_params(lineage.upstream_params(UPSTREAM_STAGES) | param_values(params, PARAMS))
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
+        # A model that masks padding trains on batches cut to their reviews' length (stages.batches).
+        bucketed = params.train.mask_padding and params.train.distribute == "none"
         with scope:  # the model's variables, on every replica
-            model = build_model(params.train, len(vocabulary), x_train.shape[1])
+            model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
         epochs = tracking.epoch_metrics()
         callbacks = [epochs]
         if params.train.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True))
+        if bucketed:
+            data = dict(
+                x=batches.training_batches(x_train, y_train, params.train.batch_size, vocabulary.padding, params.train.seed, shuffle=True),
+                validation_data=batches.training_batches(x_val, y_val, params.train.batch_size, vocabulary.padding, 0, shuffle=False))
+        else:
+            data = dict(x=x_train, y=y_train, validation_data=(x_val, y_val), batch_size=params.train.batch_size)
         history = model.fit(
-            x_train, y_train,
-            validation_data=(x_val, y_val),
+            **data,
             epochs=params.train.epochs,
-            batch_size=params.train.batch_size,
             callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
         )
