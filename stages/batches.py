@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BUCKETS = 6  # bucket lengths: JAX compiles a train step per batch shape, so a handful, not hundreds
+BUCKETS = 6  # bucket lengths (train.buckets): JAX compiles a step per batch shape, so a handful, not hundreds
 ROUND_TO = 16
 
 
@@ -57,12 +57,13 @@ def predict(model, x: np.ndarray, padding: str, batch_size: int) -> np.ndarray:
     return probability
 
 
-def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, seed: int, shuffle: bool):
+def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, seed: int, shuffle: bool,
+                     buckets: int = BUCKETS):
     """A keras.utils.PyDataset of bucketed batches; with `shuffle`, a new seeded order every epoch
     (epoch e uses seed + e), so two runs see the same batches."""
     import keras
 
-    bounds = bucket_lengths(review_lengths(x), x.shape[1])
+    bounds = bucket_lengths(review_lengths(x), x.shape[1], buckets)
 
     class BucketedBatches(keras.utils.PyDataset):
         def __init__(self) -> None:

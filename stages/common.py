@@ -84,6 +84,7 @@ class TrainParams(_Section):
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")
+    buckets: int = Field(ge=0, le=64, description="with mask_padding: batches cut to one of this many lengths; 0 = off")
     seed: int = Field(ge=0)
     distribute: Literal["none", "mirrored", "multi_worker"]
 

@@ -43,7 +43,7 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
         # A model that masks padding trains on batches cut to their reviews' length (stages.batches).
-        bucketed = params.train.mask_padding and params.train.distribute == "none"
+        bucketed = params.train.mask_padding and params.train.buckets > 0 and params.train.distribute == "none"
         with scope:  # the model's variables, on every replica
             model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
         epochs = tracking.epoch_metrics()
@@ -53,8 +53,10 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
                 monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True))
         if bucketed:
             data = dict(
-                x=batches.training_batches(x_train, y_train, params.train.batch_size, vocabulary.padding, params.train.seed, shuffle=True),
-                validation_data=batches.training_batches(x_val, y_val, params.train.batch_size, vocabulary.padding, 0, shuffle=False))
+                x=batches.training_batches(x_train, y_train, params.train.batch_size, vocabulary.padding, params.train.seed,
+                                           shuffle=True, buckets=params.train.buckets),
+                validation_data=batches.training_batches(x_val, y_val, params.train.batch_size, vocabulary.padding, 0,
+                                                         shuffle=False, buckets=params.train.buckets))
         else:
             data = dict(x=x_train, y=y_train, validation_data=(x_val, y_val), batch_size=params.train.batch_size)
         history = model.fit(

@@ -47,13 +47,14 @@ def free_port() -> int:
 class Server:
     """A real server as a subprocess in its own process group, ready when `ready_path` answers 200."""
 
-    def __init__(self, args: list[str], cwd: Path, log: Path, ready_path: str, timeout: float = 120, **env: str):
+    def __init__(self, args: list[str], cwd: Path, log: Path, ready_path: str, timeout: float = 120,
+                 where=lambda port: ["--host", "127.0.0.1", "--port", str(port)], **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with log.open("w") as stream:
             self.process = subprocess.Popen(
-                [*args, "--host", "127.0.0.1", "--port", str(self.port)], cwd=cwd, env=helpers.command_env(**env),
+                [*args, *where(self.port)], cwd=cwd, env=helpers.command_env(**env),
                 stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -171,6 +172,23 @@ def test_registered_model_serves_raw_text_over_http(tracking_server, server_runs
     positive, negative = response.json()["predictions"]
     assert positive["label"] == 1 and negative["label"] == 0, response.text
     assert 0.5 <= positive["probability"] <= 1 and 0 <= negative["probability"] < 0.5
+
+
+def test_make_serve_serves_the_projects_registered_model_on_loopback(reproduced, tmp_path):
+    """`make serve` as the README says, in a copy of the reproduced project (its own mlflow.db),
+    without the environment's bin on PATH: the Makefile puts it there for MLflow's uvicorn."""
+    project = tmp_path / "project"
+    shutil.copytree(reproduced, project, symlinks=True)
+    env = {"PATH": "/usr/bin:/bin"}
+    serving = Server(["make", "-s", "-f", str(helpers.ROOT / "Makefile"), "-o", "setup", "serve", f"BIN={helpers.BIN}"],
+                     cwd=project, log=tmp_path / "serve.log", ready_path="/ping", where=lambda port: [f"SERVE_PORT={port}"], **env)
+    try:
+        response = requests.post(serving.url + "/invocations", timeout=60, json={"dataframe_records": [{"text": POSITIVE}]})
+    finally:
+        serving.stop()
+    assert response.status_code == 200, response.text
+    expected = sh(["python", "-m", "stages.predict", POSITIVE], project).stdout
+    assert round(response.json()["predictions"][0]["probability"], 6) == json.loads(expected)["probability"]
 
 
 def test_ui_shows_both_runs_and_their_differences(tracking_server, server_runs, tmp_path):
