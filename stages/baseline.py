@@ -29,7 +29,7 @@ def baseline(params: Params, split_dir: Path, metrics_path: Path) -> None:
             tags={**tracking.run_tags("baseline"), "role": BASELINE_TAG}) as active:
         tracking.mlflow.log_params(param_values(params, PARAMS))
         start = time.perf_counter()
-        model = build_classifier(params.baseline).fit(frames["train"]["text"], frames["train"]["label"])
+        model = build_classifier(**params.baseline.model_dump()).fit(frames["train"]["text"], frames["train"]["label"])
         seconds = time.perf_counter() - start
         report: dict[str, object] = {
             split: scores(frames[split]["label"], model.predict_proba(frames[split]["text"])[:, 1], params.evaluate.threshold)

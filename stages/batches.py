@@ -58,9 +58,9 @@ def predict(model, x: np.ndarray, padding: str, batch_size: int) -> np.ndarray:
 
 
 def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str, seed: int, shuffle: bool,
-                     buckets: int = BUCKETS):
-    """A keras.utils.PyDataset of bucketed batches; with `shuffle`, a new seeded order every epoch
-    (epoch e uses seed + e), so two runs see the same batches."""
+                     buckets: int = BUCKETS, weights: np.ndarray | None = None):
+    """A keras.utils.PyDataset of bucketed batches (with their sample `weights`, if any); with
+    `shuffle`, a new seeded order every epoch (epoch e uses seed + e), so two runs see the same batches."""
     import keras
 
     bounds = bucket_lengths(review_lengths(x), x.shape[1], buckets)
@@ -80,7 +80,9 @@ def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, padding: str
 
         def __getitem__(self, index: int):
             rows, length = self.batches[index]
-            return cut(x[rows], length, padding), y[rows]
+            if weights is None:
+                return cut(x[rows], length, padding), y[rows]
+            return cut(x[rows], length, padding), y[rows], weights[rows]
 
         def on_epoch_end(self) -> None:
             self.epoch += 1

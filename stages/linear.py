@@ -10,7 +10,6 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from stages.common import BaselineParams
 from stages.text import tokenize
 
 RUN_NAMES = {"tfidf_logreg": "baseline-tfidf-logreg", "nbsvm": "baseline-nbsvm"}
@@ -35,12 +34,12 @@ class NaiveBayesScaler(TransformerMixin, BaseEstimator):
         return features.multiply(self.ratio_).tocsr()
 
 
-def build_classifier(params: BaselineParams):
-    """A scikit-learn pipeline from review text to P(positive), as `baseline.kind` says."""
+def build_classifier(kind: str, ngram_max: int, min_df: int, max_features: int | None, C: float, max_iter: int, seed: int):
+    """A scikit-learn pipeline from review text to P(positive): `tfidf_logreg` or `nbsvm`."""
     words = dict(tokenizer=tokenize, token_pattern=None, lowercase=False,  # tokenize lowercases
-                 ngram_range=(1, params.ngram_max), min_df=params.min_df, max_features=params.max_features)
-    classifier = LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=params.seed)
-    if params.kind == "nbsvm":
+                 ngram_range=(1, ngram_max), min_df=min_df, max_features=max_features)
+    classifier = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+    if kind == "nbsvm":
         return make_pipeline(CountVectorizer(binary=True, **words), NaiveBayesScaler(), classifier)
     # log(1 + tf): a word said ten times is not ten times the evidence
     return make_pipeline(TfidfVectorizer(sublinear_tf=True, **words), classifier)

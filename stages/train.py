@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from stages import batches, lineage, plots, tracking
@@ -27,10 +28,22 @@ def run_name(params: Params, commit: str) -> str:
     return os.environ.get("DVC_EXP_NAME") or f"{train.cell}-u{train.units}-e{train.epochs}-{commit[:7]}"
 
 
-def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metrics_path: Path, history_path: Path) -> None:
+def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):
+    """The train split plus the unlabeled reviews labeled by the `unlabeled` stage's teacher (their
+    probability as the target), each of those at `weight` in the loss: (x, y, sample weights)."""
+    x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
+    weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), weight, "float32")])
+    return np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more]), weights
+
+
+def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path, run_file: Path, metrics_path: Path,
+          history_path: Path) -> None:
     prepare_devices(params.train)
     x_train, y_train = load_padded(data_dir / "train.npz")
     x_val, y_val = load_padded(data_dir / "val.npz")
+    weights = None
+    if params.train.unlabeled_weight:
+        x_train, y_train, weights = with_unlabeled(x_train, y_train, unlabeled_dir, params.train.unlabeled_weight)
     vocabulary = Vocabulary.load(data_dir / "vocab.json")
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before any training
     use_backend(params.train.backend, params.train.seed)
@@ -38,8 +51,11 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
 
     scope, replicas = distribution(params.train)
     tags = tracking.run_tags("train")
+    if params.train.unlabeled_weight:  # the unlabeled stage's run, and (below) the md5 of its output
+        tags["unlabeled_run_id"] = tracking.read_run_reference(unlabeled_dir / "run.json")
     with tracking.store_errors(), tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
         tracking.mlflow.log_params(lineage.upstream_params(UPSTREAM_STAGES) | param_values(params, PARAMS))
+        tracking.mlflow.set_tags(lineage.data_md5_tags())  # the data it starts from, as dvc.lock has it
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
         # A model that masks padding trains on batches cut to their reviews' length (stages.batches).
@@ -54,11 +70,11 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
         if bucketed:
             data = dict(
                 x=batches.training_batches(x_train, y_train, params.train.batch_size, vocabulary.padding, params.train.seed,
-                                           shuffle=True, buckets=params.train.buckets),
+                                           shuffle=True, buckets=params.train.buckets, weights=weights),
                 validation_data=batches.training_batches(x_val, y_val, params.train.batch_size, vocabulary.padding, 0,
                                                          shuffle=False, buckets=params.train.buckets))
         else:
-            data = dict(x=x_train, y=y_train, validation_data=(x_val, y_val), batch_size=params.train.batch_size)
+            data = dict(x=x_train, y=y_train, sample_weight=weights, validation_data=(x_val, y_val), batch_size=params.train.batch_size)
         history = model.fit(
             **data,
             epochs=params.train.epochs,
@@ -90,12 +106,13 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path, help="folder with train/val.npz and vocab.json")
+    parser.add_argument("--unlabeled", type=Path, required=True, help="the unlabeled stage's folder (train.unlabeled_weight)")
     parser.add_argument("--model", type=Path, required=True, help="Keras model file to write")
     parser.add_argument("--run-file", type=Path, required=True, help="where to record the MLflow run id")
     parser.add_argument("--metrics", type=Path, required=True, help="training summary (json)")
     parser.add_argument("--history", type=Path, required=True, help="per-epoch metrics (csv)")
     args = parser.parse_args()
-    train(load_params(keys=PARAMS), args.data_dir, args.model, args.run_file, args.metrics, args.history)
+    train(load_params(keys=PARAMS), args.data_dir, args.unlabeled, args.model, args.run_file, args.metrics, args.history)
 
 
 if __name__ == "__main__":
