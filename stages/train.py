@@ -187,9 +187,11 @@ def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path:
             model = build_model(params, len(vocabulary), x_train.shape[1])
         logger = epoch_logger()
         callbacks = [logger]
+        stopper = None
         if params.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=params.early_stopping, restore_best_weights=True))
+            stopper = keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=params.early_stopping, restore_best_weights=True)
+            callbacks.append(stopper)
         history = model.fit(
             x_train, y_train,
             validation_data=(x_val, y_val),
@@ -201,11 +203,14 @@ def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path:
         table = pd.DataFrame(history.history)
         table.insert(0, "epoch", range(1, len(table) + 1))
         table = table[["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]]
+        # Keras 3 restores the best (lowest val_loss) epoch's weights at the end, stopped early or not.
+        kept_epoch = stopper.best_epoch + 1 if stopper is not None else len(table)
         summary = {
             "epochs": len(table),
             "seconds": round(sum(logger.seconds), 3),
             "seconds_per_epoch": round(sum(logger.seconds) / len(logger.seconds), 3),
             "replicas": replicas,
+            "kept_epoch": kept_epoch,
             **{f"final_{name}": float(table[name].iloc[-1]) for name in ("loss", "accuracy", "val_loss", "val_accuracy")},
         }
         with atomic_path(model_path) as tmp:
@@ -214,7 +219,7 @@ def train(params: TrainParams, experiment_name: str, data_dir: Path, model_path:
         with atomic_path(history_path) as tmp:
             table.to_csv(tmp, index=False)
         write_text_atomic(metrics_path, json.dumps(summary, indent=2) + "\n")
-        plots.log(plots.training_curves(table), "training_curves")
+        plots.log(plots.training_curves(table, kept_epoch), "training_curves")
         for path in (metrics_path, history_path):
             tracking.mlflow.log_artifact(str(path), "metrics")
         tracking.write_run_reference(run_file, active)
