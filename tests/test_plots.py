@@ -10,9 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from dvc_render.html import PAGE_HTML
-from mlflow import MlflowClient
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, Server, sh
+from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, sh
 
 PLOTS = ["Training curves", "Confusion matrix (test)", "ROC (test)"]
 IMAGES = ["training_curves", "confusion_matrix", "roc_curve"]
@@ -131,10 +130,9 @@ def test_plots_diff_overlays_two_revisions_in_the_three_plots(clone, tmp_path):
 def test_mlflow_run_page_shows_the_three_images(reproduced, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    run_id = json.loads((reproduced / "models/mlflow_run.json").read_text())["run_id"]
-    client = MlflowClient(tracking_uri=f"sqlite:///{reproduced / 'mlflow.db'}")
-    experiment_id = client.get_run(run_id).info.experiment_id
-    # As `make ui` runs it (MLflow's own server only reads this store).
+    run = json.loads((reproduced / "models/mlflow_run.json").read_text())
+    run_id, experiment_id = run["run_id"], run["experiment_id"]
+    # As `make ui` runs it.
     ui = Server(["mlflow", "ui", "--backend-store-uri", f"sqlite:///{reproduced / 'mlflow.db'}", "--workers", "1"],
                 cwd=reproduced, log=tmp_path / "ui.log", ready_path="/health", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     failed: list[str] = []
@@ -195,8 +193,6 @@ def test_training_curves_mark_the_epoch_early_stopping_kept():
 
 @pytest.mark.parametrize("name", ["vega", "vega-lite", "vega-embed"])
 def test_shipped_page_holds_each_library_once_with_its_licence(name):
-    from conftest import ROOT
-
     page = (ROOT / "vendor/vega/page.html").read_text()
     # Inline once; no <script src>, and no placeholder through which DVC would add its CDN tags.
     assert page.count(f"<!-- {name} ") == 1 and "{plot_divs}" in page
