@@ -64,9 +64,11 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
             model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
         epochs = tracking.epoch_metrics()
         callbacks = [epochs]
+        stopper = None
         if params.train.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True))
+            stopper = keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True)
+            callbacks.append(stopper)
         if bucketed:
             data = dict(
                 x=batches.training_batches(x_train, y_train, params.train.batch_size, vocabulary.padding, params.train.seed,
@@ -84,11 +86,14 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
         table = pd.DataFrame(history.history)
         table.insert(0, "epoch", range(1, len(table) + 1))
         table = table[HISTORY_COLUMNS]
+        # Keras 3 restores the best (lowest val_loss) epoch's weights at the end, stopped early or not.
+        kept_epoch = stopper.best_epoch + 1 if stopper is not None else len(table)
         summary = {
             "epochs": len(table),
             "seconds": round(sum(epochs.seconds), 3),
             "seconds_per_epoch": round(sum(epochs.seconds) / len(epochs.seconds), 3),
             "replicas": replicas,
+            "kept_epoch": kept_epoch,
             **{f"final_{name}": float(table[name].iloc[-1]) for name in HISTORY_COLUMNS[1:]},
         }
         with atomic_path(model_path) as tmp:
@@ -97,7 +102,7 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
         with atomic_path(history_path) as tmp:
             table.to_csv(tmp, index=False)
         write_text_atomic(metrics_path, json.dumps(summary, indent=2) + "\n")
-        plots.log(plots.training_curves(table), "training_curves")
+        plots.log(plots.training_curves(table, kept_epoch), "training_curves")
         for path in (metrics_path, history_path):
             tracking.mlflow.log_artifact(str(path), "metrics")
         tracking.write_run_reference(run_file, active)

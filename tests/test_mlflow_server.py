@@ -4,11 +4,7 @@ raw-text model served by `mlflow models serve`, the UI in headless Chromium, and
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,13 +13,11 @@ import requests
 from mlflow import MlflowClient
 
 import helpers
-from helpers import edit_params, sh
+from helpers import CHROMIUM, CHROMIUM_ARGS, Server, edit_params, free_port, sh
 
 MODEL_NAME = "imdb-sentiment-rnn"
 POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
 NEGATIVE = "Awful. Boring, stupid and badly acted, a terrible waste of time: the worst movie I have ever seen."
-CHROMIUM = "/usr/bin/chromium"
-# Headless and offline: without these Chromium reaches for the (closed) network.
 # The values in a metric's row of the compare view (a virtualized grid: names and values are
 # separate cells, aligned by their position on the page).
 METRIC_ROW = """name => {
@@ -34,51 +28,6 @@ METRIC_ROW = """name => {
     .sort((a, b) => a.getBoundingClientRect().left - b.getBoundingClientRect().left)
     .map(cell => cell.textContent.trim());
 }"""
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """A real server as a subprocess in its own process group, ready when `ready_path` answers 200."""
-
-    def __init__(self, args: list[str], cwd: Path, log: Path, ready_path: str, timeout: float = 120,
-                 where=lambda port: ["--host", "127.0.0.1", "--port", str(port)], **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with log.open("w") as stream:
-            self.process = subprocess.Popen(
-                [*args, *where(self.port)], cwd=cwd, env=helpers.command_env(**env),
-                stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.stop()
-                raise AssertionError(f"{args[0]} exited {self.process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(self.url + ready_path, timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise AssertionError(f"{args[0]} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """SIGTERM to the server's own process group (it forks workers), SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
