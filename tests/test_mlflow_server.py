@@ -175,6 +175,76 @@ def test_ui_shows_both_runs_and_their_differences(tracking_server, server_runs, 
     assert (tmp_path / "compare.png").stat().st_size > 10_000
 
 
+# The runs table's cells (ag-grid): [column id, row index, text]; a run's name and its metrics sit
+# in separate containers (the name column is pinned), tied by the row index.
+GRID_CELLS = """() => [...document.querySelectorAll('[role=gridcell]')]
+  .map(cell => [cell.getAttribute('col-id'), cell.closest('[role=row]').getAttribute('row-index'), cell.textContent.trim()])"""
+
+
+def run_row(page, run_name: str) -> dict[str, str]:
+    """The runs table's row of `run_name` as {column id: text}."""
+    cells = page.evaluate(GRID_CELLS)
+    (index,) = {row for column, row, text in cells if column == "attributes.`Run Name`" and text.endswith(run_name)}
+    return {column: text for column, row, text in cells if row == index}
+
+
+def test_newcomer_reaches_the_runs_with_their_accuracy(reproduced, tmp_path):
+    """`make ui`'s path: the line it prints, then a fresh browser from the UI's home page. The store
+    is a copy of the pipeline's, without the saved view, as a store from before it was added."""
+    from playwright.sync_api import sync_playwright
+
+    from stages import tracking
+
+    store = tmp_path / "mlflow.db"
+    shutil.copy(reproduced / "mlflow.db", store)
+    uri = f"sqlite:///{store}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    assert experiment.tags[tracking.KIND_TAG] == "custom_model_development"
+    client.delete_experiment_tag(experiment.experiment_id, tracking.VIEW_TAG)
+    report = json.loads((reproduced / "metrics/eval.json").read_text())
+    run_name = client.get_run(report["mlflow_run_id"]).info.run_name
+    expected = {"metrics.`val.accuracy`": report["val"]["accuracy"], "metrics.`test.accuracy`": report["test"]["accuracy"]}
+
+    ui = Server(["mlflow", "ui", "--backend-store-uri", uri], cwd=tmp_path, log=tmp_path / "ui.log", ready_path="/health",
+                MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    try:
+        # What `make ui` runs before serving: the line to follow, the view put back in the store.
+        printed = sh(["python", "-m", "stages.ui", ui.url], reproduced, MLFLOW_TRACKING_URI=uri).stdout
+        link = tracking.ui_url(ui.url, experiment.experiment_id)
+        assert printed.startswith(f"MLflow UI: {ui.url} — experiment imdb-sentiment") and link in printed.split()
+        assert tracking.VIEW_TAG in client.get_experiment(experiment.experiment_id).tags
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.goto(ui.url)
+                # MLflow 3.17 opens every experiment on GenAI until this browser picks model training.
+                page.get_by_text("Model training", exact=True).first.click()
+                page.get_by_role("link", name="imdb-sentiment", exact=True).first.click()
+                page.get_by_text(run_name, exact=True).first.wait_for(timeout=60_000)
+                landed = page.url
+                page.get_by_role("button", name="Views").first.click()
+                page.get_by_text(tracking.VIEW_NAME, exact=True).first.click()
+                page.locator('[col-id="metrics.`test.accuracy`"][role=gridcell]').first.wait_for(timeout=60_000)
+                from_home = run_row(page, run_name)
+                page.screenshot(path=tmp_path / "from_home.png", full_page=True)
+
+                fresh = browser.new_page(viewport={"width": 1600, "height": 1000})
+                fresh.goto(link)
+                fresh.locator('[col-id="metrics.`test.accuracy`"][role=gridcell]').first.wait_for(timeout=60_000)
+                from_link = run_row(fresh, run_name)
+                fresh.screenshot(path=tmp_path / "from_link.png", full_page=True)
+            finally:
+                browser.close()
+    finally:
+        ui.stop()
+    assert f"/#/experiments/{experiment.experiment_id}/runs?" in landed and "workflowType=machine_learning" in landed
+    for row in (from_home, from_link):
+        assert {column: float(row[column]) for column in expected} == pytest.approx(expected, abs=5e-4), row
+
+
 def test_closed_port_fails_fast_in_one_line_without_outputs(reproduced, tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     out = tmp_path / "out"
