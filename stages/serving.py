@@ -4,6 +4,7 @@ backs `stages.predict` and the MLflow model (stages/serving_model.py) that evalu
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Iterable
@@ -21,13 +22,34 @@ BATCH_SIZE = 4096
 
 
 def load_keras_model(path: Path | str):
-    """The trained Keras model, in safe mode: a model file may not run its author's code."""
+    """The trained Keras model, in safe mode (a model file may not run its author's code), without
+    its optimizer (prediction needs none) and without drawing initial weights that the file's
+    weights replace at once (on JAX each initializer compiles on its own: seconds of a cold start)."""
     import keras
 
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        with _weights_start_at_zero():
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError) as exc:
         raise PipelineError(f"{path}: cannot load the model: {exc}") from None
+
+
+@contextlib.contextmanager
+def _weights_start_at_zero():
+    """While loading, every weight is created with the "zeros" initializer: Keras has no public
+    switch for "the weights come from a file", and a .keras file holds every weight of its model."""
+    from keras.src.layers.layer import Layer
+
+    add_weight = Layer.add_weight
+
+    def zeros_first(self, *args, **kwargs):
+        return add_weight(self, *args, **{**kwargs, "initializer": "zeros"})
+
+    Layer.add_weight = zeros_first
+    try:
+        yield
+    finally:
+        Layer.add_weight = add_weight
 
 
 class SentimentClassifier:

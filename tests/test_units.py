@@ -166,7 +166,7 @@ OPTIONS = [
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(str(v) for v in o.values()))
-def test_build_model_for_every_option(options):
+def test_build_model_for_every_option(options, tmp_path):
     params = DEFAULT_TRAIN.model_copy(update=dict(options, units=4, embedding_dim=3, layers=2, embedding_dropout=0.1,
                                                   output_dropout=0.2, dropout=0.1, clipnorm=1.0, optimizer="adam"))
     model = build_model(params, vocabulary_size=20, max_len=7)
@@ -180,6 +180,14 @@ def test_build_model_for_every_option(options):
     pooled = {"last": None, "mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}[options["pooling"]]
     assert (pooled in names) if pooled else not any("Pooling" in name for name in names)
     assert model.optimizer.clipnorm == 1.0
+    # Loaded for prediction, weights drawn as zeros first (a cold start's shortcut), it is the same model.
+    from stages.serving import load_keras_model
+
+    model.save(tmp_path / "model.keras")
+    loaded = load_keras_model(tmp_path / "model.keras")
+    for saved, restored in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(np.asarray(saved), np.asarray(restored))
+    np.testing.assert_array_equal(np.asarray(loaded.predict(x, verbose=0)), probability)
 
 
 def test_the_default_model_is_the_classic_one():
