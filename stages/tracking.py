@@ -17,7 +17,7 @@ from typing import Iterator
 
 import filelock
 
-from stages.common import PipelineError, write_text_atomic
+from stages.common import PipelineError, redact, write_text_atomic  # noqa: F401  (redact: tracking.redact)
 
 # Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
 # on an unreachable server. A user's own setting wins.
@@ -103,11 +103,6 @@ def _store_error(uri: str, exc: Exception) -> PipelineError:
     if isinstance(exc, MlflowException):
         return PipelineError(f"MLflow store {redact(uri)} is not usable: {_first_line(exc)}")
     return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {_first_line(exc)}")
-
-
-def redact(text: str) -> str:
-    """Text with the user:password of any URL in it hidden: credentials never reach a message."""
-    return re.sub(r"//[^/@\s]+@", "//***@", text)
 
 
 def _store_lock(uri: str):
