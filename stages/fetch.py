@@ -33,6 +33,12 @@ REVIEW_NAME = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
 DOWNLOAD_ATTEMPTS = 5
 CHUNK_BYTES = 1 << 20
+# The longest official review is under 14 kB; a member larger than this is not a review, and
+# reading it whole could exhaust memory (a gzip bomb: 1.7 MB of archive held a 1 GiB review).
+MAX_REVIEW_BYTES = 1 << 20
+# Ratings as the dataset's README defines them: negative <= 4 and positive >= 7, out of 10.
+RATINGS = {"neg": range(1, 5), "pos": range(7, 11)}
+MAX_REVIEW_ID = 2**63 - 1  # review_id is an int64 column
 
 
 def sha256_of(path: Path) -> str:
@@ -103,9 +109,22 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise PipelineError(f"{archive}: member {member.name!r} is not a regular file")
 
 
+def _check_review(member: tarfile.TarInfo, archive: Path, sentiment: str, review_id: str, rating: str) -> tuple[int, int]:
+    """(id, rating) of a review file, checked against the official layout before it is read."""
+    if member.size > MAX_REVIEW_BYTES:
+        raise PipelineError(f"{archive}: {member.name}: {member.size:,} bytes, more than the {MAX_REVIEW_BYTES:,} a review may be")
+    if len(review_id) > len(str(MAX_REVIEW_ID)) or int(review_id) > MAX_REVIEW_ID:
+        raise PipelineError(f"{archive}: {member.name}: review id {review_id} is out of range")
+    if int(rating) not in RATINGS[sentiment]:
+        expected = RATINGS[sentiment]
+        raise PipelineError(f"{archive}: {member.name}: rating {int(rating)} does not fit {sentiment} "
+                            f"({expected.start} to {expected.stop - 1})")
+    return int(review_id), int(rating)
+
+
 def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> pd.DataFrame:
     """Every labeled review in the archive, in a fixed order; checks the content is the dataset."""
-    rows = []
+    rows, seen = [], set()
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             for member in tar:
@@ -114,15 +133,16 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> pd.Data
                 if not match or not member.isfile():
                     continue
                 split, sentiment, review_id, rating = match.groups()
-                rating = int(rating)
-                if (sentiment == "pos" and rating < 7) or (sentiment == "neg" and rating > 4):
-                    raise PipelineError(f"{archive}: {member.name}: rating {rating} does not fit {sentiment}")
-                raw = tar.extractfile(member).read()
+                review_id, rating = _check_review(member, archive, sentiment, review_id, rating)
+                if (split, sentiment, review_id) in seen:  # a review counted twice would pass the count
+                    raise PipelineError(f"{archive}: {member.name}: review {split}/{sentiment} {review_id} appears twice")
+                seen.add((split, sentiment, review_id))
+                raw = tar.extractfile(member).read(MAX_REVIEW_BYTES)  # bounded, whatever the header says
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise PipelineError(f"{archive}: {member.name}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-                rows.append((split, int(sentiment == "pos"), int(review_id), rating, text))
+                rows.append((split, int(sentiment == "pos"), review_id, rating, text))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise PipelineError(f"{archive}: not a readable .tar.gz (truncated or corrupt?): {exc}") from None
 
@@ -158,6 +178,8 @@ def fetch(params: FetchParams, out: Path) -> None:
     local = os.environ.get(ARCHIVE_ENV)
     if local:
         archive = Path(local)
+        if archive.is_dir():
+            raise PipelineError(f"{ARCHIVE_ENV}={local}: is a directory, not the .tar.gz archive")
         if not archive.is_file():
             raise PipelineError(f"{ARCHIVE_ENV}={local}: no such file")
     else:

@@ -231,3 +231,11 @@ def test_train_params_are_frozen():
     with pytest.raises(Exception):
         DEFAULT_TRAIN.units = 3
     assert isinstance(DEFAULT_TRAIN, TrainParams)
+
+
+def test_dvc_analytics_are_off_in_the_project_config():
+    """DVC sends usage reports unless its config says no; the project's own config does."""
+    from helpers import sh
+
+    env = {"DVC_NO_ANALYTICS": ""}  # the tests' own switch off: read the config alone
+    assert sh(["dvc", "config", "--project", "core.analytics"], ROOT, **env).stdout.strip() == "false"
