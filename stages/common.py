@@ -7,6 +7,7 @@ import difflib
 import os
 import posixpath
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -308,6 +309,28 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def staged_outputs(*targets: Path | str) -> Iterator[list[Path]]:
+    """Temp paths for `targets`, with the targets' own names (MLflow logs a file under its name), in
+    a temp folder beside each; they replace the targets only if the whole block succeeds. A stage
+    writes its outputs there and does its MLflow work (which can fail: a store gone, a full disk)
+    in the block, so a failed stage leaves its old outputs, never new ones DVC would take as its result."""
+    targets = [Path(target) for target in targets]
+    folders: dict[Path, Path] = {}
+    try:
+        for target in targets:
+            if target.parent not in folders:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folders[target.parent] = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staged-"))
+        staged = [folders[target.parent] / target.name for target in targets]
+        yield staged
+        for path, target in zip(staged, targets):
+            os.replace(path, target)
+    finally:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_text_atomic(target: Path | str, text: str) -> None:

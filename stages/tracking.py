@@ -97,6 +97,21 @@ def store_errors() -> Iterator[None]:
         yield
     except MlflowException as exc:
         raise _store_error(tracking_uri(), exc) from None
+    except OSError as exc:  # a local artifact store (or an output) that cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise PipelineError(f"cannot write {redact(where)}{exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
+    """A finished run resumed to add to it; it ends with the status it had, whatever happens in the
+    block: a later stage failing (or interrupted) does not make the training run FAILED."""
+    status = mlflow.get_run(run_id).info.status
+    active = mlflow.start_run(run_id=run_id)
+    try:
+        yield active
+    finally:
+        mlflow.end_run(status=status)
 
 
 def _store_error(uri: str, exc: Exception) -> PipelineError:

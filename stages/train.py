@@ -8,10 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from stages import lineage, plots, tracking
-from stages.common import Params, atomic_path, load_params, param_values, run, write_text_atomic
+from stages.common import Params, PipelineError, load_params, param_values, run, staged_outputs
 from stages.data import load_padded
 from stages.devices import distribution, prepare_devices, use_backend
 from stages.model import build_model
@@ -38,14 +39,20 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
 
     scope, replicas = distribution(params.train)
     tags = tracking.run_tags("train")
-    with tracking.store_errors(), tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
+    # Outputs are staged, and renamed into place only once the run has every artifact and has
+    # ended: a failure in MLflow (or NaN loss) leaves the previous model and metrics, not new files
+    # without a finished run behind them.
+    with staged_outputs(model_path, history_path, metrics_path, run_file) as (model_tmp, history_tmp, metrics_tmp, run_tmp), \
+            tracking.store_errors(), \
+            tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
         tracking.mlflow.log_params(lineage.upstream_params(UPSTREAM_STAGES) | param_values(params, PARAMS))
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
         with scope:  # the model's variables, on every replica
             model = build_model(params.train, len(vocabulary), x_train.shape[1])
         epochs = tracking.epoch_metrics()
-        callbacks = [epochs]
+        # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop at once.
+        callbacks = [epochs, keras.callbacks.TerminateOnNaN()]
         if params.train.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True))
@@ -60,6 +67,10 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
         table = pd.DataFrame(history.history)
         table.insert(0, "epoch", range(1, len(table) + 1))
         table = table[HISTORY_COLUMNS]
+        diverged = table[~np.isfinite(table["loss"])]
+        if len(diverged):  # the run ends FAILED, nothing is written
+            raise PipelineError(f"train: the loss became {diverged['loss'].iloc[0]} in epoch {diverged['epoch'].iloc[0]} "
+                                f"(train.learning_rate {params.train.learning_rate:g} too high?): training stopped")
         summary = {
             "epochs": len(table),
             "seconds": round(sum(epochs.seconds), 3),
@@ -67,16 +78,14 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
             "replicas": replicas,
             **{f"final_{name}": float(table[name].iloc[-1]) for name in HISTORY_COLUMNS[1:]},
         }
-        with atomic_path(model_path) as tmp:
-            model.save(tmp)
-        tracking.mlflow.log_artifact(str(model_path), "keras")
-        with atomic_path(history_path) as tmp:
-            table.to_csv(tmp, index=False)
-        write_text_atomic(metrics_path, json.dumps(summary, indent=2) + "\n")
+        model.save(model_tmp)
+        table.to_csv(history_tmp, index=False)
+        metrics_tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        tracking.mlflow.log_artifact(str(model_tmp), "keras")
         plots.log(plots.training_curves(table), "training_curves")
-        for path in (metrics_path, history_path):
+        for path in (metrics_tmp, history_tmp):
             tracking.mlflow.log_artifact(str(path), "metrics")
-        tracking.write_run_reference(run_file, active)
+        tracking.write_run_reference(run_tmp, active)
 
 
 def main() -> None:
