@@ -28,6 +28,22 @@ def run_name(params: Params, commit: str) -> str:
     return os.environ.get("DVC_EXP_NAME") or f"{train.cell}-u{train.units}-e{train.epochs}-{commit[:7]}"
 
 
+def terminate_on_nan():
+    """keras.callbacks.TerminateOnNaN's check, made at the end of each epoch (a NaN batch makes the
+    epoch's mean loss NaN) instead of after every batch: a per-batch callback turns off Keras'
+    asynchronous dispatch, and on JAX Ctrl-C then took about 30 s instead of a few to stop training
+    on this loaded machine (tests/test_faults.py). It costs at most one epoch of a diverged run."""
+    import keras
+
+    class TerminateOnNaNPerEpoch(keras.callbacks.TerminateOnNaN):
+        on_batch_end = keras.callbacks.Callback.on_batch_end  # Keras' no-op: no per-batch hook
+
+        def on_epoch_end(self, epoch, logs=None):
+            keras.callbacks.TerminateOnNaN.on_batch_end(self, epoch, logs)
+
+    return TerminateOnNaNPerEpoch()
+
+
 def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metrics_path: Path, history_path: Path) -> None:
     prepare_devices(params.train)
     x_train, y_train = load_padded(data_dir / "train.npz")
@@ -51,8 +67,8 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
         with scope:  # the model's variables, on every replica
             model = build_model(params.train, len(vocabulary), x_train.shape[1])
         epochs = tracking.epoch_metrics()
-        # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop at once.
-        callbacks = [epochs, keras.callbacks.TerminateOnNaN()]
+        # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop.
+        callbacks = [epochs, terminate_on_nan()]
         if params.train.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True))

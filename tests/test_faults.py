@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -147,24 +146,23 @@ def statuses(project):
 def test_evaluate_failing_in_mlflow_leaves_the_stage_to_run_again_and_the_training_run_finished(clone, real_archive):
     project = clone(keep_mlflow=True)
     assert statuses(project) == ["FINISHED"]
-    # The registry's artifact folder replaced by a file: the last MLflow step of evaluate fails,
-    # after it resumed the training run and logged its metrics.
-    registry_folder = project / "mlartifacts" / "models"
-    shutil.move(registry_folder, project / "models-aside")
-    registry_folder.write_text("not a folder")
-
+    # The store refuses new model versions: the last MLflow step of evaluate fails, after it resumed
+    # the training run and logged its metrics and artifacts. (A trigger in the clone's own store: its
+    # artifact folder is the shared fixture's, so the fault cannot be a folder there.)
+    store = sqlite3.connect(project / "mlflow.db", isolation_level=None)
+    store.execute("CREATE TRIGGER refuse BEFORE INSERT ON model_versions BEGIN SELECT RAISE(ABORT, 'registry closed'); END")
     result = sh(["dvc", "repro", "-f", "-s", "evaluate"], project, check=False, IMDB_ARCHIVE=str(real_archive))
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode != 0 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert str(registry_folder) in errors[0]
+    assert errors[0].startswith("error: MLflow store"), errors
     # No metrics were put in place, so DVC knows the stage did not run to the end...
     assert "evaluate:" in sh(["dvc", "status", "evaluate"], project).stdout
     assert not [name for name in os.listdir(project / "metrics") if name.startswith(".staged")]
     # ...and the training run it resumed is still FINISHED: the evaluation failed, not the training.
     assert statuses(project) == ["FINISHED"]
 
-    registry_folder.unlink()
-    shutil.move(project / "models-aside", registry_folder)
+    store.execute("DROP TRIGGER refuse")
+    store.close()
     sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
     assert "up to date" in sh(["dvc", "status"], project).stdout and statuses(project) == ["FINISHED"]
 
