@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stages.text import OOV_ID
+
 BUCKETS = 6  # bucket lengths (train.buckets): JAX compiles a step per batch shape, so a handful, not hundreds
 ROUND_TO = 16
 
@@ -51,6 +53,10 @@ def predict(model, x: np.ndarray, padding: str, batch_size: int) -> np.ndarray:
     read), as float64 probabilities in the rows' order."""
     if not reads_any_length(model) or len(x) == 0:
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).ravel().astype("float64")
+    empty = review_lengths(x) == 0
+    if empty.any():  # all padding, all masked: the mean over no step is 0/0; read it as one unknown word
+        x = x.copy()
+        x[empty, 0 if padding == "post" else -1] = OOV_ID
     probability = np.empty(len(x), dtype="float64")
     for rows, length in plan(x, batch_size):
         probability[rows] = np.asarray(model.predict_on_batch(cut(x[rows], length, padding))).ravel()

@@ -5,17 +5,29 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import posixpath
+import re
+import shutil
 import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML, YAMLError
 
 PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
+ALL_REVIEWS = 50_000  # train and test: what the pad stage holds padded at once
+# NumPy's (and so Keras' and scikit-learn's) seeds are unsigned 32-bit: a larger one fails mid-run.
+MAX_SEED = 2**32 - 1
+# A stratified split gives each class its share of a split, rounded (scikit-learn refuses a split
+# smaller than the number of classes). The official train split is balanced, 12,500 per class, so a
+# split of 2 * MIN_PER_CLASS reviews holds MIN_PER_CLASS of each; every score (roc_auc, precision,
+# recall) needs both classes present, and 2 per class keeps them so whichever way the halves round.
+CLASSES, MIN_PER_CLASS = 2, 2
+MIN_SPLIT_SIZE = CLASSES * MIN_PER_CLASS
 
 # TensorFlow prints a page of start-up chatter on import; a stage's output should be its own.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,10 +43,21 @@ class PipelineError(Exception):
     """A problem the user can fix; reported as one line, never a traceback."""
 
 
+_URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """Text with the user:password of any URL in it hidden: credentials never reach a message.
+    The one redaction of the project (also `stages.tracking.redact`): every stage's error line
+    and every answer of the served model pass through it."""
+    return _URL_CREDENTIALS.sub("//***@", text)
+
+
 class _Section(BaseModel):
     # strict: a quoted "32" is a mistake to report, not a number to guess;
     # forbid: a misspelt key (train.unit) must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: .inf or .nan passes every `gt`/`lt` bound, then ruins the run.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class FetchParams(_Section):
@@ -43,9 +66,9 @@ class FetchParams(_Section):
 
 
 class SplitParams(_Section):
-    train_size: int = Field(gt=0)
-    val_size: int = Field(gt=0)
-    seed: int = Field(ge=0)
+    train_size: int = Field(ge=MIN_SPLIT_SIZE, description=f"at least {MIN_PER_CLASS} reviews of each class")
+    val_size: int = Field(ge=MIN_SPLIT_SIZE, description=f"at least {MIN_PER_CLASS} reviews of each class")
+    seed: int = Field(ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _fits_in_train_split(self) -> "SplitParams":
@@ -86,7 +109,7 @@ class TrainParams(_Section):
     early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")
     buckets: int = Field(ge=0, le=64, description="with mask_padding: batches cut to one of this many lengths; 0 = off")
     unlabeled_weight: float = Field(ge=0, le=1, description="loss weight of each teacher-labeled unlabeled review; 0 = unused")
-    seed: int = Field(ge=0)
+    seed: int = Field(ge=0, le=MAX_SEED)
     distribute: Literal["none", "mirrored", "multi_worker"]
 
 
@@ -97,7 +120,7 @@ class BaselineParams(_Section):
     max_features: int | None = Field(gt=0, description="most frequent n-grams kept; null = all")
     C: float = Field(gt=0, description="inverse regularization strength")
     max_iter: int = Field(gt=0)
-    seed: int = Field(ge=0)
+    seed: int = Field(ge=0, le=MAX_SEED)
 
 
 class UnlabeledParams(_Section):
@@ -113,9 +136,68 @@ class EvaluateParams(_Section):
     threshold: float = Field(gt=0, lt=1)
 
 
+MAX_MODEL_NAME_LENGTH = 256  # the registry's column (mlflow/store/model_registry/dbmodels)
+
+
+def registered_model_name_problem(name: str) -> str | None:
+    """Why MLflow's registry would refuse `name`, or None: its own rule (mlflow.utils.validation.
+    _validate_model_name, copied so that checking params does not import MLflow; a test compares
+    the two): not blank, no '/' or ':', and the same name once normalised as a path."""
+    if not name.strip():
+        return "must not be blank"
+    if "/" in name or ":" in name:
+        return "MLflow model names cannot contain '/' or ':'"
+    normal = posixpath.normpath(name)
+    if normal != name or normal == "." or normal.startswith(".."):
+        return f"MLflow refuses model names that read as another path ({normal!r})"
+    if len(name) > MAX_MODEL_NAME_LENGTH:
+        return f"MLflow model names are at most {MAX_MODEL_NAME_LENGTH} characters"
+    return None
+
+
 class MlflowParams(_Section):
     experiment_name: str = Field(min_length=1)
     registered_model_name: str = Field(min_length=1)
+
+    @field_validator("registered_model_name")
+    @classmethod
+    def _registrable(cls, name: str) -> str:
+        problem = registered_model_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
+
+RNN_GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per recurrent cell
+FLOAT_BYTES, ID_BYTES = 4, 4  # float32 weights and activations, int32 token ids
+
+
+def memory_estimate(pad: PadParams, train: TrainParams) -> dict[str, int]:
+    """Bytes the pipeline needs at its peak, roughly, by part; deliberately simple, it only has
+    to catch settings that cannot fit by orders of magnitude:
+    - data: every review padded (ALL_REVIEWS x max_len int32 ids), as the pad stage holds them;
+    - weights: the parameters x 4 copies (weights, gradients, up to two optimizer slots);
+    - activations: one batch's outputs of the embedding and of every recurrent gate at every step
+      (batch x max_len x (embedding_dim + layers x directions x units x gates)), kept for
+      backpropagation through time, x 2 for their gradients."""
+    directions = 2 if train.bidirectional else 1
+    gates = RNN_GATES[train.cell]
+    weights, width = pad.max_features * train.embedding_dim, train.embedding_dim
+    for _ in range(train.layers):
+        weights += directions * gates * train.units * (width + train.units + 1)
+        width = directions * train.units
+    weights += width + 1  # the output layer
+    activations = train.batch_size * pad.max_len * (train.embedding_dim + train.layers * directions * train.units * gates)
+    return {
+        "data": ALL_REVIEWS * pad.max_len * ID_BYTES,
+        "weights": 4 * weights * FLOAT_BYTES,
+        "activations": 2 * activations * FLOAT_BYTES,
+    }
+
+
+def machine_memory() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 class Params(_Section):
@@ -134,6 +216,22 @@ class Params(_Section):
             raise ValueError("train.unlabeled_weight > 0 needs a teacher to label the unlabeled reviews (unlabeled.teacher)")
         return self
 
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "Params":
+        """Settings whose training cannot fit this machine are refused now, not hours (or a swap
+        storm) later."""
+        parts = memory_estimate(self.pad, self.train)
+        available = machine_memory()
+        if sum(parts.values()) > available:
+            gib = 1 << 30
+            detail = ", ".join(f"{name} {size / gib:,.1f}" for name, size in parts.items())
+            raise ValueError(
+                f"pad.max_len {self.pad.max_len:,}, pad.max_features {self.pad.max_features:,}, "
+                f"train.units {self.train.units:,}, train.batch_size {self.train.batch_size:,}: "
+                f"training needs about {sum(parts.values()) / gib:,.0f} GiB ({detail}), "
+                f"more than this machine's {available / gib:,.0f} GiB")
+        return self
+
 
 def _describe(error: ValidationError, path: Path) -> str:
     """First pydantic error as one line: 'params.yaml: train.units: must be > 0 (got -1)'."""
@@ -141,7 +239,10 @@ def _describe(error: ValidationError, path: Path) -> str:
     # A misspelt key (train.unit) is also a missing one (train.units): name the typo, and the fix.
     unknown = [e for e in errors if e["type"] == "extra_forbidden"]
     first = (unknown or errors)[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    key = ".".join(str(part) for part in first["loc"])
+    if not key and first["type"] == "value_error":  # a check across sections names its own keys
+        return f"{path}: {first['msg'].removeprefix('Value error, ')}"
+    key = key or "(top level)"
     if first["type"] == "extra_forbidden":
         missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
         guess = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
@@ -228,6 +329,28 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def staged_outputs(*targets: Path | str) -> Iterator[list[Path]]:
+    """Temp paths for `targets`, with the targets' own names (MLflow logs a file under its name), in
+    a temp folder beside each; they replace the targets only if the whole block succeeds. A stage
+    writes its outputs there and does its MLflow work (which can fail: a store gone, a full disk)
+    in the block, so a failed stage leaves its old outputs, never new ones DVC would take as its result."""
+    targets = [Path(target) for target in targets]
+    folders: dict[Path, Path] = {}
+    try:
+        for target in targets:
+            if target.parent not in folders:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folders[target.parent] = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staged-"))
+        staged = [folders[target.parent] / target.name for target in targets]
+        yield staged
+        for path, target in zip(staged, targets):
+            os.replace(path, target)
+    finally:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def write_text_atomic(target: Path | str, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -249,7 +372,7 @@ def run(main: Callable[[], None]) -> None:
     try:
         main()
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT

@@ -36,3 +36,11 @@ def load_padded(path: Path, labels: str = "y") -> tuple[np.ndarray, np.ndarray]:
             return data["x"], data[labels]
     except (OSError, ValueError, KeyError) as exc:
         raise PipelineError(f"{path}: not a padded split: {exc}") from None
+
+
+def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):
+    """The train split plus the unlabeled reviews labeled by the `unlabeled` stage's teacher (their
+    probability as the target), each of those at `weight` in the loss: (x, y, sample weights)."""
+    x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
+    weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), weight, "float32")])
+    return np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more]), weights

@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from stages import batches, lineage, plots, registry, serving, tracking
-from stages.common import PARAMS_FILE, Params, atomic_path, load_params, param_values, run, write_text_atomic
+from stages.common import PARAMS_FILE, Params, load_params, param_values, run, staged_outputs
 from stages.data import load_padded
 from stages.devices import use_backend
 from stages.scoring import SCORED_SPLITS, scores
@@ -25,13 +25,17 @@ PLOTTED_SPLIT = "test"  # the confusion matrix and ROC curve are the test split'
 def evaluation_run(training_run_id: str, values: dict[str, object]):
     """The run to record this evaluation in: the training run itself, unless it already holds other
     values of these params (this stage re-ran with, say, a new threshold). MLflow params cannot
-    change, so the re-run gets a run of its own, a child of the training run."""
+    change, so the re-run gets a run of its own, a child of the training run. The training run,
+    resumed, keeps its status if this stage fails: it is the evaluation that failed, not the training."""
     training = tracking.mlflow.get_run(training_run_id)
     if all(training.data.params.get(key, str(value)) == str(value) for key, value in values.items()):
-        return tracking.mlflow.start_run(run_id=training_run_id)
+        return tracking.resumed_run(training_run_id)
     return tracking.mlflow.start_run(
         experiment_id=training.info.experiment_id, run_name=f"{training.info.run_name}-evaluate",
         tags={**tracking.run_tags("evaluate"), "mlflow.parentRunId": training_run_id, "training_run_id": training_run_id})
+
+
+OUTPUTS = ("eval.json", "confusion.csv", "roc.csv")
 
 
 def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:
@@ -49,32 +53,34 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     report: dict[str, object] = {split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS}
     actual, probability = labels[PLOTTED_SPLIT], probabilities[PLOTTED_SPLIT]
     predicted = (probability >= threshold).astype(int)
+    fpr, tpr, thresholds = roc_curve(actual, probability)
 
     values = param_values(params, PARAMS)
-    with tracking.store_errors(), evaluation_run(training_run_id, values) as active:
-        report["mlflow_run_id"] = active.info.run_id  # so a result restored from DVC's run cache names its run
-        fpr, tpr, thresholds = roc_curve(actual, probability)
-        with atomic_path(out_dir / "confusion.csv") as tmp:
-            pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(tmp, index=False)
-        with atomic_path(out_dir / "roc.csv") as tmp:
-            pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).to_csv(tmp, index=False)
-        write_text_atomic(out_dir / "eval.json", json.dumps(report, indent=2) + "\n")
-        tracking.mlflow.log_params(values)
-        # "test.accuracy", as `dvc metrics show` names it; "val_loss" is taken by the per-epoch curve.
-        tracking.mlflow.log_metrics({f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()})
-        # The run as the full record: data lineage, figures, the files that reproduce it.
-        tracking.mlflow.set_tags(lineage.data_md5_tags())
-        plots.log(plots.confusion_matrix(actual, predicted, f"Confusion matrix ({PLOTTED_SPLIT})"), "confusion_matrix")
-        plots.log(plots.roc_curve(actual, probability, f"ROC ({PLOTTED_SPLIT})"), "roc_curve")
-        for path in (PARAMS_FILE, lineage.LOCK_FILE):
-            if path.is_file():
-                tracking.mlflow.log_artifact(str(path))
-        for name in ("eval.json", "confusion.csv", "roc.csv"):
-            tracking.mlflow.log_artifact(str(out_dir / name), "metrics")
-        # The raw-text model, registered as a new version that carries its test metrics.
-        registry.log_model(model_path, data_dir / "vocab.json", params.train.backend, threshold,
-                          params.mlflow.registered_model_name,
-                          version_tags={f"test.{name}": value for name, value in report["test"].items()})
+    # Outputs are staged and renamed into place only once every MLflow step has succeeded: a stage
+    # that fails in MLflow (a store gone, the registry refusing) leaves no outputs that DVC would
+    # take for this run's result, so the next `dvc repro` runs it again.
+    with staged_outputs(*(out_dir / name for name in OUTPUTS)) as (eval_json, confusion_csv, roc_csv):
+        pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(confusion_csv, index=False)
+        pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).to_csv(roc_csv, index=False)
+        with tracking.store_errors(), evaluation_run(training_run_id, values) as active:
+            report["mlflow_run_id"] = active.info.run_id  # so a result restored from DVC's run cache names its run
+            eval_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            tracking.mlflow.log_params(values)
+            # "test.accuracy", as `dvc metrics show` names it; "val_loss" is taken by the per-epoch curve.
+            tracking.mlflow.log_metrics({f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()})
+            # The run as the full record: data lineage, figures, the files that reproduce it.
+            tracking.mlflow.set_tags(lineage.data_md5_tags())
+            plots.log(plots.confusion_matrix(actual, predicted, f"Confusion matrix ({PLOTTED_SPLIT})"), "confusion_matrix")
+            plots.log(plots.roc_curve(actual, probability, f"ROC ({PLOTTED_SPLIT})"), "roc_curve")
+            for path in (PARAMS_FILE, lineage.LOCK_FILE):
+                if path.is_file():
+                    tracking.mlflow.log_artifact(str(path))
+            for path in (eval_json, confusion_csv, roc_csv):
+                tracking.mlflow.log_artifact(str(path), "metrics")
+            # The raw-text model, registered as a new version that carries its test metrics.
+            registry.log_model(model_path, data_dir / "vocab.json", params.train.backend, threshold,
+                               params.mlflow.registered_model_name,
+                               version_tags={f"test.{name}": value for name, value in report["test"].items()})
 
 
 def main() -> None:

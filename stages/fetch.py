@@ -37,6 +37,12 @@ UNLABELED_NAME = re.compile(r"^aclImdb/train/unsup/(\d+)_0\.txt$")  # rated 0: n
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
 DOWNLOAD_ATTEMPTS = 5
 CHUNK_BYTES = 1 << 20
+# The longest official review is under 14 kB; a member larger than this is not a review, and
+# reading it whole could exhaust memory (a gzip bomb: 1.7 MB of archive held a 1 GiB review).
+MAX_REVIEW_BYTES = 1 << 20
+# Ratings as the dataset's README defines them: negative <= 4 and positive >= 7, out of 10.
+RATINGS = {"neg": range(1, 5), "pos": range(7, 11), "unsup": range(0, 1)}  # unlabeled: rated 0
+MAX_REVIEW_ID = 2**63 - 1  # review_id is an int64 column
 
 
 def sha256_of(path: Path) -> str:
@@ -112,8 +118,21 @@ class Reviews(NamedTuple):
     unlabeled: pd.DataFrame  # review_id, text
 
 
+def _check_review(member: tarfile.TarInfo, archive: Path, sentiment: str, review_id: str, rating: str) -> tuple[int, int]:
+    """(id, rating) of a review file, checked against the official layout before it is read."""
+    if member.size > MAX_REVIEW_BYTES:
+        raise PipelineError(f"{archive}: {member.name}: {member.size:,} bytes, more than the {MAX_REVIEW_BYTES:,} a review may be")
+    if len(review_id) > len(str(MAX_REVIEW_ID)) or int(review_id) > MAX_REVIEW_ID:
+        raise PipelineError(f"{archive}: {member.name}: review id {review_id} is out of range")
+    if int(rating) not in RATINGS[sentiment]:
+        expected = RATINGS[sentiment]
+        raise PipelineError(f"{archive}: {member.name}: rating {int(rating)} does not fit {sentiment} "
+                            f"({expected.start} to {expected.stop - 1})")
+    return int(review_id), int(rating)
+
+
 def _text(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> str:
-    raw = tar.extractfile(member).read()
+    raw = tar.extractfile(member).read(MAX_REVIEW_BYTES)  # bounded, whatever the header says
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -123,7 +142,7 @@ def _text(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> str:
 def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews:
     """Every review in the archive, labeled and unlabeled, each in a fixed order; checks the content
     is the dataset (`per_folder` reviews in each labeled folder, four times as many unlabeled)."""
-    rows, unlabeled = [], []
+    rows, unlabeled, seen = [], [], set()
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             for member in tar:
@@ -131,16 +150,21 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews
                 if not member.isfile():
                     continue
                 if match := UNLABELED_NAME.match(member.name):
-                    unlabeled.append((int(match.group(1)), _text(tar, member, archive)))
+                    review_id, _ = _check_review(member, archive, "unsup", match.group(1), "0")
+                    if ("train", "unsup", review_id) in seen:
+                        raise PipelineError(f"{archive}: {member.name}: review train/unsup {review_id} appears twice")
+                    seen.add(("train", "unsup", review_id))
+                    unlabeled.append((review_id, _text(tar, member, archive)))
                     continue
                 match = REVIEW_NAME.match(member.name)
                 if not match:
                     continue
                 split, sentiment, review_id, rating = match.groups()
-                rating = int(rating)
-                if (sentiment == "pos" and rating < 7) or (sentiment == "neg" and rating > 4):
-                    raise PipelineError(f"{archive}: {member.name}: rating {rating} does not fit {sentiment}")
-                rows.append((split, int(sentiment == "pos"), int(review_id), rating, _text(tar, member, archive)))
+                review_id, rating = _check_review(member, archive, sentiment, review_id, rating)
+                if (split, sentiment, review_id) in seen:  # a review counted twice would pass the count
+                    raise PipelineError(f"{archive}: {member.name}: review {split}/{sentiment} {review_id} appears twice")
+                seen.add((split, sentiment, review_id))
+                rows.append((split, int(sentiment == "pos"), review_id, rating, _text(tar, member, archive)))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise PipelineError(f"{archive}: not a readable .tar.gz (truncated or corrupt?): {exc}") from None
 
@@ -182,6 +206,8 @@ def fetch(params: FetchParams, labeled_out: Path, unlabeled_out: Path) -> None:
     local = os.environ.get(ARCHIVE_ENV)
     if local:
         archive = Path(local)
+        if archive.is_dir():
+            raise PipelineError(f"{ARCHIVE_ENV}={local}: is a directory, not the .tar.gz archive")
         if not archive.is_file():
             raise PipelineError(f"{ARCHIVE_ENV}={local}: no such file")
     else:

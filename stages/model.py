@@ -1,4 +1,5 @@
-"""The recurrent classifier: every `train` option turned into a compiled Keras model."""
+"""The recurrent classifier: every `train` option turned into a compiled Keras model, and the
+guard that stops its training when the loss diverges."""
 
 from __future__ import annotations
 
@@ -41,3 +42,19 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate, **clipping}})
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
+
+
+def terminate_on_nan():
+    """keras.callbacks.TerminateOnNaN's check, made at the end of each epoch (a NaN batch makes the
+    epoch's mean loss NaN) instead of after every batch: a per-batch callback turns off Keras'
+    asynchronous dispatch, and on JAX Ctrl-C then took about 30 s instead of a few to stop training
+    on this loaded machine (tests/test_faults.py). It costs at most one epoch of a diverged run."""
+    import keras
+
+    class TerminateOnNaNPerEpoch(keras.callbacks.TerminateOnNaN):
+        on_batch_end = keras.callbacks.Callback.on_batch_end  # Keras' no-op: no per-batch hook
+
+        def on_epoch_end(self, epoch, logs=None):
+            keras.callbacks.TerminateOnNaN.on_batch_end(self, epoch, logs)
+
+    return TerminateOnNaNPerEpoch()

@@ -106,10 +106,17 @@ def main() -> None:
     reviews = read_reviews(args.reviews, args.file)  # bad input fails before the slow imports
     predict = mlflow_model(args.model_uri) if args.model_uri else pipeline_classifier(args.model, args.vocab, args.batch_size)
     result = predict(reviews)
+    # known_words: a model registered before this column existed does not return it.
+    known = result["known_words"] if "known_words" in result else [None] * len(result)
     sys.stdout.write("".join(
-        json.dumps({"label": int(label), "probability": round(float(probability), 6)}) + "\n"
-        for label, probability in zip(result["label"], result["probability"])
+        json.dumps({"label": int(label), "probability": round(float(probability), 6)}
+                   | ({} if words is None else {"known_words": int(words)})) + "\n"
+        for label, probability, words in zip(result["label"], result["probability"], known)
     ))
+    blind = [str(number) for number, words in enumerate(known, start=1) if words == 0]
+    if blind:  # answered all the same (the label of an empty review), but not silently
+        print(f"warning: review{'s' if len(blind) > 1 else ''} {', '.join(blind)}: no word the model knows "
+              "(known_words 0): the label says nothing about the text", file=sys.stderr)
 
 
 if __name__ == "__main__":

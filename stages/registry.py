@@ -31,7 +31,7 @@ def signature():
 
     return ModelSignature(
         inputs=Schema([ColSpec("string", "text")]),
-        outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label")]),
+        outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label"), ColSpec("long", "known_words")]),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from stages import batches
 from stages.common import PipelineError, quiet_incidental_tensorflow
-from stages.text import Vocabulary, texts_to_padded
+from stages.text import OOV_ID, Vocabulary, texts_to_padded
 
 # Reviews per model call. Large batches amortise the per-step cost of the recurrent loop: on 10,000
 # short reviews (max_len 500) JAX took 11 s per predict call at 1024 and 5 s at 4096 here.
@@ -25,12 +26,19 @@ def load_keras_model(path: Path | str):
     """The trained Keras model, in safe mode (a model file may not run its author's code), without
     its optimizer (prediction needs none) and without drawing initial weights that the file's
     weights replace at once (on JAX each initializer compiles on its own: seconds of a cold start)."""
+    import zipfile
+
     import keras
 
+    # Keras says "File not found" of any file it cannot open as a zip: say what is wrong.
+    if not Path(path).is_file():
+        raise PipelineError(f"{path}: cannot load the model: not found")
+    if not zipfile.is_zipfile(path):
+        raise PipelineError(f"{path}: cannot load the model: not a Keras model file (damaged, or not a .keras zip)")
     try:
         with _weights_start_at_zero():
             return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # a damaged archive's members
         raise PipelineError(f"{path}: cannot load the model: {exc}") from None
 
 
@@ -54,10 +62,16 @@ def _weights_start_at_zero():
 
 class SentimentClassifier:
     """A trained Keras model with the vocabulary it was trained on, applied to review text
-    through the pad stage's own preprocessing (stages.text)."""
+    through the pad stage's own preprocessing (stages.text). Safe to call from several threads
+    (`mlflow models serve` answers each request in a thread of its own)."""
 
     def __init__(self, model, vocabulary: Vocabulary, threshold: float = 0.5, batch_size: int = BATCH_SIZE) -> None:
         self.model, self.vocabulary, self.threshold, self.batch_size = model, vocabulary, threshold, batch_size
+        # Keras builds its predict function on the first call, without a lock: on JAX two first
+        # calls at once leave it broken for good ("'NoneType' object is not callable" on every
+        # later request). One prediction at a time: each already uses every core, and the lock
+        # itself costs microseconds against milliseconds per call (benchmarks/predict_lock.py).
+        self._lock = threading.Lock()
 
     @classmethod
     def from_files(cls, model_path: Path | str, vocabulary_path: Path | str, backend: str | None = None,
@@ -70,9 +84,20 @@ class SentimentClassifier:
         return cls(load_keras_model(model_path), vocabulary, threshold, batch_size)
 
     def predict(self, texts: Iterable[str]) -> pd.DataFrame:
-        """One row per review, in order: probability (of positive) and label (1/0)."""
+        """One row per review, in order: probability (of positive), label (1/0), and known_words:
+        how many of the words the model reads (after truncation to max_len) are in its vocabulary.
+        known_words 0 (only punctuation, only `<br />`, only unknown words) means the label says
+        nothing about the review: it is the model's answer to an empty one."""
+        texts = list(texts)
+        for row, text in enumerate(texts):
+            if not isinstance(text, str):
+                got = "null" if text is None or text != text else type(text).__name__  # NaN: a null in pandas
+                raise PipelineError(f"row {row}: text is {got}, expected a string")
         x = texts_to_padded(texts, self.vocabulary)
         if len(x) == 0:
-            return pd.DataFrame({"probability": np.empty(0), "label": np.empty(0, dtype="int64")})
-        probability = batches.predict(self.model, x, self.vocabulary.padding, self.batch_size)
-        return pd.DataFrame({"probability": probability, "label": (probability >= self.threshold).astype("int64")})
+            return pd.DataFrame({"probability": np.empty(0), "label": np.empty(0, dtype="int64"),
+                                 "known_words": np.empty(0, dtype="int64")})
+        with self._lock:
+            probability = batches.predict(self.model, x, self.vocabulary.padding, self.batch_size)
+        return pd.DataFrame({"probability": probability, "label": (probability >= self.threshold).astype("int64"),
+                             "known_words": (x > OOV_ID).sum(axis=1).astype("int64")})

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import filelock
 
-from stages.common import PipelineError, write_text_atomic
+from stages.common import PipelineError, redact, write_text_atomic  # noqa: F401  (redact: tracking.redact)
 
 # Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
 # on an unreachable server. A user's own setting wins.
@@ -130,17 +130,27 @@ def store_errors() -> Iterator[None]:
         yield
     except MlflowException as exc:
         raise _store_error(tracking_uri(), exc) from None
+    except OSError as exc:  # a local artifact store (or an output) that cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise PipelineError(f"cannot write {redact(where)}{exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
+    """A finished run resumed to add to it; it ends with the status it had, whatever happens in the
+    block: a later stage failing (or interrupted) does not make the training run FAILED."""
+    status = mlflow.get_run(run_id).info.status
+    active = mlflow.start_run(run_id=run_id)
+    try:
+        yield active
+    finally:
+        mlflow.end_run(status=status)
 
 
 def _store_error(uri: str, exc: Exception) -> PipelineError:
     if isinstance(exc, MlflowException):
         return PipelineError(f"MLflow store {redact(uri)} is not usable: {_first_line(exc)}")
     return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {_first_line(exc)}")
-
-
-def redact(text: str) -> str:
-    """Text with the user:password of any URL in it hidden: credentials never reach a message."""
-    return re.sub(r"//[^/@\s]+@", "//***@", text)
 
 
 def _store_lock(uri: str):

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from stages import batches, lineage, plots, tracking
-from stages.common import Params, atomic_path, load_params, param_values, run, write_text_atomic
-from stages.data import load_padded
+from stages.common import Params, PipelineError, load_params, param_values, run, staged_outputs
+from stages.data import load_padded, with_unlabeled
 from stages.devices import distribution, prepare_devices, use_backend
-from stages.model import build_model
+from stages.model import build_model, terminate_on_nan
 from stages.text import Vocabulary
 
 PARAMS = ("train", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
@@ -26,14 +26,6 @@ HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 def run_name(params: Params, commit: str) -> str:
     train = params.train
     return os.environ.get("DVC_EXP_NAME") or f"{train.cell}-u{train.units}-e{train.epochs}-{commit[:7]}"
-
-
-def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):
-    """The train split plus the unlabeled reviews labeled by the `unlabeled` stage's teacher (their
-    probability as the target), each of those at `weight` in the loss: (x, y, sample weights)."""
-    x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
-    weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), weight, "float32")])
-    return np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more]), weights
 
 
 def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path, run_file: Path, metrics_path: Path,
@@ -53,7 +45,12 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
     tags = tracking.run_tags("train")
     if params.train.unlabeled_weight:  # the unlabeled stage's run, and (below) the md5 of its output
         tags["unlabeled_run_id"] = tracking.read_run_reference(unlabeled_dir / "run.json")
-    with tracking.store_errors(), tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
+    # Outputs are staged, and renamed into place only once the run has every artifact and has
+    # ended: a failure in MLflow (or NaN loss) leaves the previous model and metrics, not new files
+    # without a finished run behind them.
+    with staged_outputs(model_path, history_path, metrics_path, run_file) as (model_tmp, history_tmp, metrics_tmp, run_tmp), \
+            tracking.store_errors(), \
+            tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
         tracking.mlflow.log_params(lineage.upstream_params(UPSTREAM_STAGES) | param_values(params, PARAMS))
         tracking.mlflow.set_tags(lineage.data_md5_tags())  # the data it starts from, as dvc.lock has it
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
@@ -63,7 +60,8 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
         with scope:  # the model's variables, on every replica
             model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
         epochs = tracking.epoch_metrics()
-        callbacks = [epochs]
+        # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop.
+        callbacks = [epochs, terminate_on_nan()]
         stopper = None
         if params.train.early_stopping:
             stopper = keras.callbacks.EarlyStopping(
@@ -88,6 +86,10 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
         table = table[HISTORY_COLUMNS]
         # Keras 3 restores the best (lowest val_loss) epoch's weights at the end, stopped early or not.
         kept_epoch = stopper.best_epoch + 1 if stopper is not None else len(table)
+        diverged = table[~np.isfinite(table["loss"])]
+        if len(diverged):  # the run ends FAILED, nothing is written
+            raise PipelineError(f"train: the loss became {diverged['loss'].iloc[0]} in epoch {diverged['epoch'].iloc[0]} "
+                                f"(train.learning_rate {params.train.learning_rate:g} too high?): training stopped")
         summary = {
             "epochs": len(table),
             "seconds": round(sum(epochs.seconds), 3),
@@ -96,16 +98,14 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
             "kept_epoch": kept_epoch,
             **{f"final_{name}": float(table[name].iloc[-1]) for name in HISTORY_COLUMNS[1:]},
         }
-        with atomic_path(model_path) as tmp:
-            model.save(tmp)
-        tracking.mlflow.log_artifact(str(model_path), "keras")
-        with atomic_path(history_path) as tmp:
-            table.to_csv(tmp, index=False)
-        write_text_atomic(metrics_path, json.dumps(summary, indent=2) + "\n")
+        model.save(model_tmp)
+        table.to_csv(history_tmp, index=False)
+        metrics_tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        tracking.mlflow.log_artifact(str(model_tmp), "keras")
         plots.log(plots.training_curves(table, kept_epoch), "training_curves")
-        for path in (metrics_path, history_path):
+        for path in (metrics_tmp, history_tmp):
             tracking.mlflow.log_artifact(str(path), "metrics")
-        tracking.write_run_reference(run_file, active)
+        tracking.write_run_reference(run_tmp, active)
 
 
 def main() -> None:

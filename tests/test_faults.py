@@ -135,3 +135,62 @@ def test_an_unusable_store_is_waited_for_a_bounded_time_then_reported_in_one_lin
     assert code == 1 and stderr.count("\n") == 1, stderr
     assert stderr.startswith(f"error: MLflow store http://***@127.0.0.1:{port} is not")
     assert "s3cret-pw" not in stdout + stderr
+
+
+# --- A stage that fails in MLflow leaves DVC and MLflow agreeing (issue 14) ---
+
+def statuses(project):
+    return [run.info.status for run in runs(project)[1]]
+
+
+def test_evaluate_failing_in_mlflow_leaves_the_stage_to_run_again_and_the_training_run_finished(clone, real_archive):
+    project = clone(keep_mlflow=True)
+    assert statuses(project) == ["FINISHED"]
+    # The store refuses new model versions: the last MLflow step of evaluate fails, after it resumed
+    # the training run and logged its metrics and artifacts. (A trigger in the clone's own store: its
+    # artifact folder is the shared fixture's, so the fault cannot be a folder there.)
+    store = sqlite3.connect(project / "mlflow.db", isolation_level=None)
+    store.execute("CREATE TRIGGER refuse BEFORE INSERT ON model_versions BEGIN SELECT RAISE(ABORT, 'registry closed'); END")
+    result = sh(["dvc", "repro", "-f", "-s", "evaluate"], project, check=False, IMDB_ARCHIVE=str(real_archive))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode != 0 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert errors[0].startswith("error: MLflow store"), errors
+    # No metrics were put in place, so DVC knows the stage did not run to the end...
+    assert "evaluate:" in sh(["dvc", "status", "evaluate"], project).stdout
+    assert not [name for name in os.listdir(project / "metrics") if name.startswith(".staged")]
+    # ...and the training run it resumed is still FINISHED: the evaluation failed, not the training.
+    assert statuses(project) == ["FINISHED"]
+
+    store.execute("DROP TRIGGER refuse")
+    store.close()
+    sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+    assert "up to date" in sh(["dvc", "status"], project).stdout and statuses(project) == ["FINISHED"]
+
+
+def output_hashes(project) -> dict[str, str]:
+    return {str(path.relative_to(project)): sha256(path) for folder in ("models", "metrics")
+            for path in sorted((project / folder).iterdir()) if path.is_file()}
+
+
+def test_train_failing_in_mlflow_keeps_the_previous_model_and_metrics(clone):
+    project = clone()  # an empty store of its own
+    (project / "mlartifacts").write_text("not a folder")  # where the run's artifacts would go
+    before = output_hashes(project)
+    result = sh(stage_cmd(project, "train"), project, check=False)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(project / "mlartifacts") in errors[0]
+    assert output_hashes(project) == before  # the model saved before the failure never took the old one's place
+    assert sorted(os.listdir(project / "models")) == [".gitignore", "mlflow_run.json", "model.keras"]
+    assert statuses(project) == ["FAILED"]
+
+
+def test_a_loss_that_turns_nan_stops_training_fails_the_run_and_writes_nothing(clone):
+    project = clone({"train": {"learning_rate": 1e30, "epochs": 3}})  # finite, and far too high
+    before = output_hashes(project)
+    result = sh(stage_cmd(project, "train"), project, check=False)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert errors == ["error: train: the loss became nan in epoch 1 (train.learning_rate 1e+30 too high?): training stopped"]
+    assert output_hashes(project) == before
+    assert statuses(project) == ["FAILED"]

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import http.server
 import os
+import re
 import socket
 import threading
 import time
@@ -253,3 +254,74 @@ def test_a_server_that_never_answers_is_given_up_on_in_bounded_time(tmp_path):
             download(url, tmp_path / "got.tar.gz", attempts=1, timeout=(1, 0.5))
         assert time.monotonic() - start < 20
     assert not (tmp_path / "got.tar.gz").exists()
+
+
+# --- Archives that passed as the dataset, or ended in a traceback (issue 14) ---
+
+def write_tar(path, members: list[tuple[str, bytes]], sizes: dict[str, int] | None = None):
+    """A .tar.gz of (name, data) in order, names may repeat; `sizes` overrides a header's size."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    if sizes:  # rewrite the headers by hand: tarfile will not write a size its data does not have
+        import gzip
+
+        raw = bytearray(gzip.decompress(path.read_bytes()))
+        offset = 0
+        while offset < len(raw) and raw[offset]:
+            header = tarfile.TarInfo.frombuf(bytes(raw[offset:offset + 512]), "utf-8", "surrogateescape")
+            if header.name in sizes:
+                header.size = sizes[header.name]
+                raw[offset:offset + 512] = header.tobuf(tarfile.GNU_FORMAT)
+            offset += 512 + -(-len(dict(members)[header.name]) // 512) * 512
+        path.write_bytes(gzip.compress(bytes(raw)))
+    return path
+
+
+def test_a_review_packed_twice_is_refused(tmp_path):
+    members = list(review_members(per_folder=3).items())
+    del members[0]  # one review missing, another counted twice: the folder still has 3 files
+    members.append(members[0])
+    with pytest.raises(PipelineError, match=rf"{members[0][0]}: review train/pos 1 appears twice"):
+        read_reviews(write_tar(tmp_path / "a.tar.gz", members), per_folder=3)
+
+
+def test_an_oversized_review_is_refused_before_it_is_read(tmp_path):
+    from stages.fetch import MAX_REVIEW_BYTES
+
+    members = review_members(per_folder=3)
+    name = "aclImdb/test/neg/1_2.txt"
+    members[name] = b" " * (MAX_REVIEW_BYTES + 1)  # compresses to a few kB, like a gzip bomb
+    with pytest.raises(PipelineError, match=rf"{name}: 1,048,577 bytes, more than the 1,048,576 a review may be"):
+        read_reviews(write_archive(tmp_path / "a.tar.gz", members), per_folder=3)
+    # A header claiming 1 GiB is refused on its size, before anything is read (the data is not there).
+    bomb = [(name, b"tiny")] + [item for item in review_members(per_folder=3).items() if item[0] != name]
+    archive = write_tar(tmp_path / "b.tar.gz", bomb, sizes={name: 1 << 30})
+    with pytest.raises(PipelineError, match=rf"{name}: 1,073,741,824 bytes, more than"):
+        read_reviews(archive, per_folder=3)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("aclImdb/train/pos/12345678901234567890123_9.txt", "review id 12345678901234567890123 is out of range"),
+    ("aclImdb/train/pos/9223372036854775808_9.txt", "review id 9223372036854775808 is out of range"),
+    ("aclImdb/train/pos/1_99.txt", "rating 99 does not fit pos (7 to 10)"),
+    ("aclImdb/train/neg/1_0.txt", "rating 0 does not fit neg (1 to 4)"),
+])
+def test_review_ids_and_ratings_outside_the_official_layout_are_refused(tmp_path, name, message):
+    members = review_members(per_folder=3)
+    folder = name.rsplit("/", 1)[0]
+    del members[next(key for key in members if key.startswith(folder + "/1_"))]  # keep the count right
+    members[name] = b"a review"
+    with pytest.raises(PipelineError, match=re.escape(f"{name}: {message}")):
+        read_reviews(write_archive(tmp_path / "a.tar.gz", members), per_folder=3)
+
+
+def test_a_folder_given_as_the_archive_is_named_as_one(tmp_path):
+    result = sh(["python", "-m", "stages.fetch", str(tmp_path / "out.parquet"), str(tmp_path / "unlabeled.parquet")], ROOT, check=False, IMDB_ARCHIVE=str(tmp_path))
+    assert result.returncode == 1 and result.stderr == f"error: IMDB_ARCHIVE={tmp_path}: is a directory, not the .tar.gz archive\n"
+    assert not (tmp_path / "out.parquet").exists()

@@ -104,7 +104,7 @@ def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, serv
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server.url)  # where models:/ resolves
     info = mlflow.models.get_model_info(f"models:/{MODEL_NAME}/2")
     assert info.signature.inputs.input_names() == ["text"]
-    assert info.signature.outputs.input_names() == ["probability", "label"]
+    assert info.signature.outputs.input_names() == ["probability", "label", "known_words"]
     assert info.saved_input_example_info["type"] == "dataframe"
     assert info.flavors["python_function"]["config"]["backend"] == run.data.params["train.backend"]
 

@@ -54,8 +54,85 @@ BAD_EDITS = [
     ({"train": {"embedding_dropout": 1.0}}, "train.embedding_dropout"),
     ({"train": {"output_dropout": -0.5}}, "train.output_dropout"),
     ({"train": {"clipnorm": -1}}, "train.clipnorm"),
+    # Values that passed validation, then failed mid-run (issue 14): refused up front now.
+    ({"train": {"learning_rate": float("inf")}}, "train.learning_rate"),
+    ({"train": {"learning_rate": float("nan")}}, "train.learning_rate"),
+    ({"evaluate": {"threshold": float("nan")}}, "evaluate.threshold"),
+    ({"split": {"seed": 2**32}}, "split.seed"),
+    ({"train": {"seed": 2**32}}, "train.seed"),
+    ({"baseline": {"seed": 2**40}}, "baseline.seed"),
+    ({"split": {"train_size": 24999, "val_size": 1}}, "split.val_size"),
+    ({"split": {"train_size": 3, "val_size": 5000}}, "split.train_size"),
+    ({"mlflow": {"registered_model_name": "team/imdb-rnn"}}, "mlflow.registered_model_name"),
+    ({"mlflow": {"registered_model_name": "imdb:rnn"}}, "mlflow.registered_model_name"),
+    ({"mlflow": {"registered_model_name": "../imdb"}}, "mlflow.registered_model_name"),
+    ({"mlflow": {"registered_model_name": "  "}}, "mlflow.registered_model_name"),
 ]
 
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", ["imdb-sentiment-rnn", "team/imdb-rnn", "a:b", "../x", "x/..", "./x", "x//y", ".", "..",
+                                  " ", "", "/abs", "x" * 256, "x" * 257, "Ünïcödé model", "a.b", "...x"])
+def test_registered_model_names_are_checked_by_mlflows_own_rule(name):
+    """The params check agrees with the registry's (mlflow.utils.validation), name for name:
+    `team/imdb-rnn` once passed validation, then failed in evaluate after it wrote the metrics."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_model_name
+
+    from stages.common import MAX_MODEL_NAME_LENGTH, registered_model_name_problem
+
+    try:
+        _validate_model_name(name)
+        mlflow_refuses = len(name) > MAX_MODEL_NAME_LENGTH  # the registry's column; a store refuses it
+    except MlflowException:
+        mlflow_refuses = True
+    assert (registered_model_name_problem(name) is not None) == mlflow_refuses
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("edit", [{"pad": {"max_len": 10_000_000}}, {"train": {"units": 100_000}},
+                                  {"pad": {"max_features": 10**9}}, {"train": {"batch_size": 10**7, "cell": "lstm"}}])
+def test_settings_that_cannot_fit_in_memory_are_refused_before_training(tmp_path, edit):
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    edit_params(params, edit)
+    message = refusal(params)
+    (section, values), = edit.items()
+    assert message.startswith(f"{params}: pad.max_len") and "GiB" in message and "more than this machine's" in message
+    assert all(f"{section}.{key} {value:,}" in message for key, value in values.items() if key != "cell")
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("preset", sorted(path.name for path in (ROOT / "presets").glob("*.yaml")))
+def test_every_preset_fits_in_memory_with_room_to_spare(tmp_path, preset):
+    from stages.common import machine_memory, memory_estimate
+    from stages.preset import apply_preset
+
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    apply_preset(ROOT / "presets" / preset, params)
+    loaded = load_params(params)
+    assert sum(memory_estimate(loaded.pad, loaded.train).values()) < machine_memory() / 8
+
+
+@pytest.mark.fast
+def test_the_smallest_allowed_split_holds_both_classes():
+    """Why MIN_SPLIT_SIZE: a stratified split of the balanced train reviews gives each class half of
+    a split, so 2 x MIN_PER_CLASS reviews hold MIN_PER_CLASS of each; one review fails in the stage."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from stages.common import CLASSES, MIN_PER_CLASS, MIN_SPLIT_SIZE, TRAIN_REVIEWS
+
+    labels = np.repeat([0, 1], TRAIN_REVIEWS // CLASSES)
+    for seed in range(5):
+        train, val = train_test_split(labels, train_size=TRAIN_REVIEWS - MIN_SPLIT_SIZE, test_size=MIN_SPLIT_SIZE,
+                                      stratify=labels, random_state=seed)
+        assert np.bincount(val, minlength=CLASSES).min() >= MIN_PER_CLASS
+        assert np.bincount(train, minlength=CLASSES).min() >= MIN_PER_CLASS
+    with pytest.raises(ValueError):  # what split.val_size: 1 did in the split stage before
+        train_test_split(labels, train_size=TRAIN_REVIEWS - 1, test_size=1, stratify=labels, random_state=0)
 
 
 def _without(*keys: str):

@@ -35,7 +35,7 @@ def from_arguments(reproduced) -> list[dict]:
 def test_arguments_and_file_give_one_object_per_review_in_order(reproduced, from_arguments, tmp_path):
     assert len(from_arguments) == len(REVIEWS)
     for row in from_arguments:
-        assert set(row) == {"label", "probability"} and 0 <= row["probability"] <= 1
+        assert set(row) == {"label", "probability", "known_words"} and 0 <= row["probability"] <= 1
         assert row["label"] == int(row["probability"] >= 0.5)
     assert [row["label"] for row in from_arguments[:2]] == [1, 0]
 
@@ -120,3 +120,11 @@ def test_bigram_vocabulary_trains_and_predicts_like_the_pad_stage(clone):
     from_arrays = helpers.sh(["python", "-c", script, "models/model.keras", "data/padded/val.npz"], project, KERAS_BACKEND="jax").stdout.split()
     from_text = parsed(predict(project, *texts))
     assert [row["probability"] for row in from_text] == pytest.approx([float(p) for p in from_arrays], abs=1e-5)
+
+
+def test_a_review_with_no_known_word_is_answered_and_flagged(reproduced):
+    result = predict(reproduced, POSITIVE, "<br /><br />!!!", "?! ...")
+    rows = parsed(result)
+    assert [row["known_words"] > 0 for row in rows] == [True, False, False]
+    assert result.stderr.decode().strip().splitlines()[-1] == (
+        "warning: reviews 2, 3: no word the model knows (known_words 0): the label says nothing about the text")

@@ -126,3 +126,16 @@ def test_evaluate_refuses_a_model_that_would_run_code(clone, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr and len(errors) == 1, result.stderr
     assert errors[0].startswith(f"error: {model}: cannot load the model:") and "safe_mode" in errors[0]
     assert not marker.exists() and (project / "metrics/eval.json").read_bytes() == metrics_before
+
+
+def test_a_model_uri_error_does_not_print_the_tracking_password(tmp_path):
+    """predict with credentials in MLFLOW_TRACKING_URI and a server that is not there: one line,
+    the URI's user:password hidden like every message of the project."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed again at once: nothing listens there
+    result = sh(["python", "-m", "stages.predict", "--model-uri", "models:/imdb-sentiment-rnn/latest", "good"], ROOT,
+                check=False, MLFLOW_TRACKING_URI=f"http://{URI_USER}:{URI_PASSWORD}@127.0.0.1:{port}/")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: models:/imdb-sentiment-rnn/latest: cannot load the model:")
+    assert URI_USER not in result.stdout + result.stderr and URI_PASSWORD not in result.stdout + result.stderr

@@ -300,3 +300,39 @@ def test_first_sentence_is_the_first_with_a_word_cut_to_30_words():
     assert first_sentence("... Terrible. Avoid it.") == "Terrible."
     assert first_sentence("Wonderful<br /><br />acting? Yes.") == "Wonderful acting?"
     assert first_sentence(" ".join(["word"] * 50) + ".") == " ".join(["word"] * 30)
+def test_dvc_analytics_are_off_in_the_project_config():
+    """DVC sends usage reports unless its config says no; the project's own config does."""
+    from helpers import sh
+
+    env = {"DVC_NO_ANALYTICS": ""}  # the tests' own switch off: read the config alone
+    assert sh(["dvc", "config", "--project", "core.analytics"], ROOT, **env).stdout.strip() == "false"
+
+
+def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path):
+    from stages.serving import load_keras_model
+
+    params = load_params(ROOT / "params.yaml").train.model_copy(update={"units": 2, "embedding_dim": 2})
+    good = tmp_path / "model.keras"
+    build_model(params, 10, 4).save(good)
+    truncated, garbage = tmp_path / "truncated.keras", tmp_path / "garbage.keras"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage.write_text("not a model")
+    for path in (truncated, garbage):
+        with pytest.raises(PipelineError, match=rf"^{path}: cannot load the model: not a Keras model file"):
+            load_keras_model(path)
+    with pytest.raises(PipelineError, match=rf"^{tmp_path / 'none.keras'}: cannot load the model: not found$"):
+        load_keras_model(tmp_path / "none.keras")
+    assert load_keras_model(good).count_params() == build_model(params, 10, 4).count_params()
+
+
+def test_every_error_line_of_every_stage_hides_url_credentials(capsys):
+    """common.run prints every stage's one-line error through the one redaction (tracking.redact)."""
+    from stages import common, tracking
+
+    def fails():
+        raise PipelineError("models:/m/1: cannot load the model: API request to http://someone:s3cret@127.0.0.1:1/api failed")
+
+    with pytest.raises(SystemExit):
+        common.run(fails)
+    assert capsys.readouterr().err == "error: models:/m/1: cannot load the model: API request to http://***@127.0.0.1:1/api failed\n"
+    assert tracking.redact is common.redact
