@@ -34,6 +34,7 @@ UNLABELED_PER_LABELED_FOLDER = 4  # 50,000 in train/unsup for 12,500 in each lab
 FOLDERS = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
 REVIEW_NAME = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 UNLABELED_NAME = re.compile(r"^aclImdb/train/unsup/(\d+)_0\.txt$")  # rated 0: no rating, no label
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
 DOWNLOAD_ATTEMPTS = 5
 CHUNK_BYTES = 1 << 20
@@ -115,7 +116,7 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
 
 class Reviews(NamedTuple):
     labeled: pd.DataFrame  # split, label, review_id, rating, text
-    unlabeled: pd.DataFrame  # review_id, text
+    unlabeled: pd.DataFrame  # review_id, text, in_labeled (the same text is a labeled review too)
 
 
 def _check_review(member: tarfile.TarInfo, archive: Path, sentiment: str, review_id: str, rating: str) -> tuple[int, int]:
@@ -177,10 +178,19 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews
                             f"aclImdb/train/unsup, but it has {len(unlabeled):,} (is this the full official archive?)")
 
     labeled = pd.DataFrame(rows, columns=["split", "label", "review_id", "rating", "text"])
+    unlabeled = pd.DataFrame(unlabeled, columns=["review_id", "text"])
+    # A few hundred unlabeled reviews are labeled reviews too (validation and test ones among them);
+    # flagged here, where both are at hand, so that no stage learns from a held-out review's text.
+    unlabeled["in_labeled"] = unlabeled["text"].map(_same_text).isin(set(labeled["text"].map(_same_text)))
     return Reviews(
         labeled.sort_values(["split", "label", "review_id"], ignore_index=True),
-        pd.DataFrame(unlabeled, columns=["review_id", "text"]).sort_values("review_id", ignore_index=True),
+        unlabeled.sort_values("review_id", ignore_index=True),
     )
+
+
+def _same_text(text: str) -> str:
+    """A review's text as both copies have it: the unlabeled copy lost its <br /> tags."""
+    return " ".join(_LINE_BREAK.sub("", text).split())
 
 
 def cache_dir() -> Path:

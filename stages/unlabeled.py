@@ -37,7 +37,9 @@ def label_with_teacher(params: Params, train_split: Path, unlabeled_reviews: Pat
 
     teacher = params.unlabeled
     train = read_split(train_split.parent, train_split.stem, ["text", "label"])
-    unlabeled = pd.read_parquet(unlabeled_reviews, columns=["text"])["text"]
+    unlabeled = pd.read_parquet(unlabeled_reviews, columns=["text", "in_labeled"])
+    left_out = int(unlabeled["in_labeled"].sum())
+    unlabeled = unlabeled.loc[~unlabeled["in_labeled"], "text"]  # never a validation or test review's text
     if teacher.limit:
         unlabeled = unlabeled.iloc[: teacher.limit]
     vocabulary = Vocabulary.load(vocabulary_path)
@@ -52,7 +54,7 @@ def label_with_teacher(params: Params, train_split: Path, unlabeled_reviews: Pat
         fit_seconds = time.perf_counter() - start
         probability = model.predict_proba(unlabeled)[:, 1]
         tracking.mlflow.log_metrics({
-            "fit_seconds": fit_seconds, "reviews": len(unlabeled),
+            "fit_seconds": fit_seconds, "reviews": len(unlabeled), "left_out_as_labeled": left_out,
             "positive_share": float((probability >= 0.5).mean()),
             "confident_share": float(((probability >= 0.9) | (probability <= 0.1)).mean()),
         })

@@ -48,6 +48,7 @@ def command_env(**extra: str) -> dict[str, str]:
         DVC_NO_ANALYTICS="1",
     )
     env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("KERAS_BACKEND", None)  # the pipeline picks its backend from params.yaml (test_units sets one in-process)
     env.update(extra)
     return env
 

@@ -47,7 +47,15 @@ def test_reads_reviews_in_a_fixed_order(tmp_path):
     again = read_reviews(write_archive(tmp_path / "b.tar.gz", shuffled), per_folder=3)
     pd.testing.assert_frame_equal(reviews, again.labeled)
     pd.testing.assert_frame_equal(unlabeled, again.unlabeled)
-    assert list(unlabeled.columns) == ["review_id", "text"] and unlabeled.review_id.tolist() == list(range(12))
+    assert list(unlabeled.columns) == ["review_id", "text", "in_labeled"] and unlabeled.review_id.tolist() == list(range(12))
+    assert not unlabeled.in_labeled.any()
+
+
+def test_an_unlabeled_review_that_is_a_labeled_one_too_is_flagged(tmp_path):
+    members = review_members(per_folder=3)
+    members["aclImdb/train/unsup/5_0.txt"] = members["aclImdb/test/pos/1_8.txt"].replace(b"<br />", b"")  # as the archive has it
+    _, unlabeled = read_reviews(write_archive(tmp_path / "a.tar.gz", members), per_folder=3)
+    assert unlabeled.loc[unlabeled.in_labeled, "review_id"].tolist() == [5]
 
 
 def test_unlabeled_reviews_are_required_like_the_official_archive_has_them(tmp_path):
