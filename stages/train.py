@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pandas as pd
 from stages import lineage, plots, tracking
 from stages.common import Params, atomic_path, load_params, param_values, run, write_text_atomic
 from stages.data import load_padded
-from stages.devices import distribution, prepare_devices, use_backend
+from stages.devices import Placement, cluster, distribution, prepare_devices, use_backend
 from stages.model import build_model
 from stages.text import Vocabulary
 
@@ -28,47 +29,41 @@ def run_name(params: Params, commit: str) -> str:
 
 
 def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metrics_path: Path, history_path: Path) -> None:
+    place = cluster(params.train)
     prepare_devices(params.train)
     x_train, y_train = load_padded(data_dir / "train.npz")
     x_val, y_val = load_padded(data_dir / "val.npz")
     vocabulary = Vocabulary.load(data_dir / "vocab.json")
-    experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before any training
+    if place.chief:  # fail fast, before any training; the other workers never open the store
+        experiment_id = tracking.use_experiment(params.mlflow.experiment_name)
     use_backend(params.train.backend, params.train.seed)
-    import keras
+    placement = distribution(params.train, place)
+    if not place.chief:
+        # Another worker trains in step with the chief and writes nothing in the workspace. Saving
+        # may take part in collectives, so it saves too, to a temp dir then deleted (TensorFlow's
+        # multi-worker recipe).
+        model, _ = fit(params, placement, vocabulary, (x_train, y_train), (x_val, y_val), [])
+        with tempfile.TemporaryDirectory(prefix="imdb-rnn-worker-") as scratch, placement.peers_watched():
+            model.save(Path(scratch, model_path.name))
+        return
 
-    scope, replicas = distribution(params.train)
-    tags = tracking.run_tags("train")
+    tags = tracking.run_tags("train") | {"distribute.workers": str(place.workers)}
     with tracking.store_errors(), tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
         tracking.mlflow.log_params(lineage.upstream_params(UPSTREAM_STAGES) | param_values(params, PARAMS))
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
-        with scope:  # the model's variables, on every replica
-            model = build_model(params.train, len(vocabulary), x_train.shape[1])
         epochs = tracking.epoch_metrics()
-        callbacks = [epochs]
-        if params.train.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True))
-        history = model.fit(
-            x_train, y_train,
-            validation_data=(x_val, y_val),
-            epochs=params.train.epochs,
-            batch_size=params.train.batch_size,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
-        )
-        table = pd.DataFrame(history.history)
-        table.insert(0, "epoch", range(1, len(table) + 1))
-        table = table[HISTORY_COLUMNS]
+        model, table = fit(params, placement, vocabulary, (x_train, y_train), (x_val, y_val), [epochs])
+        with atomic_path(model_path) as tmp, placement.peers_watched():
+            model.save(tmp)
         summary = {
             "epochs": len(table),
             "seconds": round(sum(epochs.seconds), 3),
             "seconds_per_epoch": round(sum(epochs.seconds) / len(epochs.seconds), 3),
-            "replicas": replicas,
+            "replicas": placement.replicas,
+            "workers": place.workers,
             **{f"final_{name}": float(table[name].iloc[-1]) for name in HISTORY_COLUMNS[1:]},
         }
-        with atomic_path(model_path) as tmp:
-            model.save(tmp)
         tracking.mlflow.log_artifact(str(model_path), "keras")
         with atomic_path(history_path) as tmp:
             table.to_csv(tmp, index=False)
@@ -77,6 +72,30 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
         for path in (metrics_path, history_path):
             tracking.mlflow.log_artifact(str(path), "metrics")
         tracking.write_run_reference(run_file, active)
+
+
+def fit(params: Params, placement: Placement, vocabulary: Vocabulary, train_data, val_data, callbacks: list):
+    """(model, per-epoch table) after training on this process's share of the data."""
+    import keras
+
+    with placement.scope:  # the model's variables, on every replica
+        model = build_model(params.train, len(vocabulary), train_data[0].shape[1])
+    placement.build(model, tuple(array[:params.train.batch_size] for array in train_data))
+    if params.train.early_stopping:
+        callbacks = [*callbacks, keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True)]
+    with placement.peers_watched():
+        history = model.fit(
+            *placement.shard(*train_data),
+            validation_data=placement.shard(*val_data),
+            epochs=params.train.epochs,
+            batch_size=placement.batch_size(params.train.batch_size),
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
+        )
+    table = pd.DataFrame(history.history)
+    table.insert(0, "epoch", range(1, len(table) + 1))
+    return model, table[HISTORY_COLUMNS]
 
 
 def main() -> None:
