@@ -233,9 +233,10 @@ def distribution(params: TrainParams, cluster: Cluster = Cluster()) -> Placement
         keras.distribution.initialize()
     devices = keras.distribution.list_devices()  # every process's devices
     data_parallel = keras.distribution.DataParallel(devices=devices)
-    # Each process feeds its own slice of the arrays (Placement.shard): Keras would otherwise want a
-    # tf.data pipeline to shard.
-    data_parallel.auto_shard_dataset = False
+    if params.distribute == "multi_worker":
+        # Each process feeds its own slice of the arrays (Placement.shard): Keras would otherwise
+        # want a tf.data pipeline to shard.
+        data_parallel.auto_shard_dataset = False
     # For the whole process: building the model places its variables, fit() shards each batch.
     keras.distribution.set_distribution(data_parallel)
     return Placement(contextlib.nullcontext(), _replicas(params, len(devices)), cluster)
