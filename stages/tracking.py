@@ -86,8 +86,14 @@ def _experiment_id(name: str, uri: str) -> str:
         # Artifacts of the local store sit beside it, whatever folder a stage runs in.
         location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
         # The kind tag makes the UI open on runs, params and metrics rather than on GenAI traces.
-        return mlflow.create_experiment(name, artifact_location=location,
-                                        tags={"mlflow.experimentKind": "custom_model_development"})
+        try:
+            return mlflow.create_experiment(name, artifact_location=location,
+                                            tags={"mlflow.experimentKind": "custom_model_development"})
+        except MlflowException as exc:
+            # A shared server has no lock of ours: another stage (a sweep's twin) created it first.
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return mlflow.get_experiment_by_name(name).experiment_id
 
 
 @contextlib.contextmanager
