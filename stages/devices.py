@@ -163,6 +163,16 @@ class Placement:
             model._symbolic_build(data_batch=sample_batch)
         model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
+    def barrier(self) -> None:
+        """Every worker waits here for all the others (once all have saved): the chief, which hosts
+        TensorFlow's coordination service, leaves last, so no worker loses it while finishing."""
+        if self.strategy is None:
+            return
+        import tensorflow as tf
+
+        with self.peers_watched():
+            self.strategy.reduce("SUM", tf.constant(1.0), axis=None)
+
     @contextlib.contextmanager
     def peers_watched(self):
         """Collective errors (a worker died, or stopped answering) as one line naming the worker."""

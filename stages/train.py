@@ -45,6 +45,7 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
         model, _ = fit(params, placement, vocabulary, (x_train, y_train), (x_val, y_val), [])
         with tempfile.TemporaryDirectory(prefix="imdb-rnn-worker-") as scratch, placement.peers_watched():
             model.save(Path(scratch, model_path.name))
+        placement.barrier()
         return
 
     tags = tracking.run_tags("train") | {"distribute.workers": str(place.workers)}
@@ -56,6 +57,7 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
         model, table = fit(params, placement, vocabulary, (x_train, y_train), (x_val, y_val), [epochs])
         with atomic_path(model_path) as tmp, placement.peers_watched():
             model.save(tmp)
+        placement.barrier()
         summary = {
             "epochs": len(table),
             "seconds": round(sum(epochs.seconds), 3),
