@@ -179,34 +179,42 @@ class Placement:
         if self.cluster.workers == 1:
             yield
             return
-        errors = _collective_errors()
         try:
             yield
-        except errors as exc:
+        except Exception as exc:
+            if not _is_collective_error(exc):
+                raise
             raise PipelineError(f"train.distribute: multi_worker: {self._lost_peer(str(exc))} stopped responding, "
                                 f"training stopped ({type(exc).__name__})") from None
 
     def _lost_peer(self, message: str) -> str:
-        """The worker that is gone: the one the error names, else the one whose port is closed."""
+        """The worker that is gone: the one the error names, the only other one, or the one whose
+        port is closed."""
         for job, index in re.findall(r"/job:(chief|worker)/replica:\d+/task:(\d+)", message):
             rank = self.cluster.tasks.index((job, int(index))) if (job, int(index)) in self.cluster.tasks else None
             if rank is not None and rank != self.cluster.rank:
                 return self.cluster.name(rank)
-        for rank, address in enumerate(self.cluster.addresses):
-            if rank != self.cluster.rank and not _listening(address):
+        others = [rank for rank in range(self.cluster.workers) if rank != self.cluster.rank]
+        if len(others) == 1:
+            return self.cluster.name(others[0])
+        # Every TensorFlow worker listens on its address; of JAX's, only the coordinator (rank 0).
+        for rank in others if self.strategy is not None else [0]:
+            if rank in others and rank < len(self.cluster.addresses) and not _listening(self.cluster.addresses[rank]):
                 return self.cluster.name(rank)
         return "another worker"
 
 
-def _collective_errors() -> tuple[type[BaseException], ...]:
+def _is_collective_error(exc: Exception) -> bool:
+    """A collective op that failed because a peer is gone: TensorFlow's errors of unreachable or
+    aborted peers; JAX's runtime errors, and Gloo's (JAX raises those as ValueError)."""
     if os.environ.get("KERAS_BACKEND") == "tensorflow":
         import tensorflow as tf
 
-        return (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
-                tf.errors.InternalError, tf.errors.FailedPreconditionError, tf.errors.AbortedError)
+        return isinstance(exc, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+                                tf.errors.InternalError, tf.errors.FailedPreconditionError, tf.errors.AbortedError))
     import jax
 
-    return (jax.errors.JaxRuntimeError,)
+    return isinstance(exc, jax.errors.JaxRuntimeError) or (isinstance(exc, ValueError) and "Gloo" in str(exc))
 
 
 def _listening(address: str) -> bool:
