@@ -39,7 +39,9 @@ test-fast: setup
 	$(BIN)/python -m pytest -m fast
 
 # Without MLflow's GenAI job workers (seven background processes that tracking does not use).
+# First prints where to go: the UI opens on GenAI, the link goes to the runs (stages/tracking.py).
 ui: setup
+	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(BIN)/python -m stages.ui http://127.0.0.1:$(UI_PORT)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 # The registered model over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.

@@ -1,5 +1,5 @@
-"""baseline: TF-IDF word n-grams + logistic regression on the same split, scored like evaluate —
-the yardstick every recurrent model is compared with, as its own MLflow run."""
+"""baseline: a linear model on the same split (TF-IDF + logistic regression, or NBSVM), scored like
+evaluate — the yardstick every recurrent model is compared with, as its own MLflow run."""
 
 from __future__ import annotations
 
@@ -8,46 +8,28 @@ import json
 import time
 from pathlib import Path
 
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-
 from stages import tracking
-from stages.common import BaselineParams, Params, load_params, param_values, run, write_text_atomic
-from stages.data import read_split
+from stages.common import Params, load_params, param_values, run, write_text_atomic
+from stages.data import SHORT_SPLIT, SPLITS, read_split, short_reviews
+from stages.linear import RUN_NAMES, build_classifier
 from stages.scoring import SCORED_SPLITS, scores
-from stages.text import tokenize
 
 PARAMS = ("baseline", "evaluate.threshold", "mlflow.experiment_name")
 BASELINE_TAG = "baseline"  # the `role` tag that tells the baseline's run apart in the MLflow UI
 
 
-def build_classifier(params: BaselineParams):
-    """The reviews tokenized exactly as for the recurrent models (stages.text.tokenize)."""
-    vectorizer = TfidfVectorizer(
-        tokenizer=tokenize,
-        token_pattern=None,
-        lowercase=False,  # tokenize lowercases
-        ngram_range=(1, params.ngram_max),
-        min_df=params.min_df,
-        max_features=params.max_features,
-        sublinear_tf=True,  # log(1 + tf): a word said ten times is not ten times the evidence
-    )
-    classifier = LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=params.seed)
-    return make_pipeline(vectorizer, classifier)
-
-
 def baseline(params: Params, split_dir: Path, metrics_path: Path) -> None:
-    frames = {name: read_split(split_dir, name, ["text", "label"]) for name in ("train", *SCORED_SPLITS)}
+    frames = {name: read_split(split_dir, name, ["text", "label"]) for name in SPLITS}
+    frames[SHORT_SPLIT] = short_reviews(frames["test"])
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
 
     # The run spans the fit and the scoring, so its duration is the baseline's cost.
     with tracking.store_errors(), tracking.mlflow.start_run(
-            experiment_id=experiment_id, run_name="baseline-tfidf-logreg",
+            experiment_id=experiment_id, run_name=RUN_NAMES[params.baseline.kind],
             tags={**tracking.run_tags("baseline"), "role": BASELINE_TAG}) as active:
         tracking.mlflow.log_params(param_values(params, PARAMS))
         start = time.perf_counter()
-        model = build_classifier(params.baseline).fit(frames["train"]["text"], frames["train"]["label"])
+        model = build_classifier(**params.baseline.model_dump()).fit(frames["train"]["text"], frames["train"]["label"])
         seconds = time.perf_counter() - start
         report: dict[str, object] = {
             split: scores(frames[split]["label"], model.predict_proba(frames[split]["text"])[:, 1], params.evaluate.threshold)

@@ -84,17 +84,28 @@ class TrainParams(_Section):
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")
+    buckets: int = Field(ge=0, le=64, description="with mask_padding: batches cut to one of this many lengths; 0 = off")
+    unlabeled_weight: float = Field(ge=0, le=1, description="loss weight of each teacher-labeled unlabeled review; 0 = unused")
     seed: int = Field(ge=0)
     distribute: Literal["none", "mirrored", "multi_worker"]
 
 
 class BaselineParams(_Section):
+    kind: Literal["tfidf_logreg", "nbsvm"]
     ngram_max: int = Field(ge=1, le=3, description="word n-grams from 1 to this")
     min_df: int = Field(ge=1)
     max_features: int | None = Field(gt=0, description="most frequent n-grams kept; null = all")
     C: float = Field(gt=0, description="inverse regularization strength")
     max_iter: int = Field(gt=0)
     seed: int = Field(ge=0)
+
+
+class UnlabeledParams(_Section):
+    teacher: Literal["none", "nbsvm"] = Field(description="none: nothing to learn | nbsvm: label the unlabeled reviews")
+    ngram_max: int = Field(ge=1, le=3, description="the teacher's word n-grams, from 1 to this")
+    C: float = Field(gt=0, description="the teacher's inverse regularization strength")
+    max_iter: int = Field(gt=0)
+    limit: int = Field(ge=0, description="only the first N unlabeled reviews (a quick try, the tests); 0 = all")
 
 
 class EvaluateParams(_Section):
@@ -112,9 +123,16 @@ class Params(_Section):
     split: SplitParams
     pad: PadParams
     train: TrainParams
+    unlabeled: UnlabeledParams
     evaluate: EvaluateParams
     baseline: BaselineParams
     mlflow: MlflowParams
+
+    @model_validator(mode="after")
+    def _unlabeled_reviews_have_labels_to_train_on(self) -> "Params":
+        if self.train.unlabeled_weight and self.unlabeled.teacher == "none":
+            raise ValueError("train.unlabeled_weight > 0 needs a teacher to label the unlabeled reviews (unlabeled.teacher)")
+        return self
 
 
 def _describe(error: ValidationError, path: Path) -> str:

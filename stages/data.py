@@ -10,6 +10,14 @@ import pandas as pd
 from stages.common import PipelineError
 
 SPLITS = ("train", "val", "test")
+SHORT_SPLIT = "test_short"  # the first sentence of each test review, with its label
+
+
+def short_reviews(test: pd.DataFrame) -> pd.DataFrame:
+    """The test split cut to each review's first sentence (stages.text.first_sentence)."""
+    from stages.text import first_sentence
+
+    return test.assign(text=test["text"].map(first_sentence))
 
 
 def read_split(split_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -21,10 +29,10 @@ def read_split(split_dir: Path, name: str, columns: list[str] | None = None) -> 
         raise PipelineError(f"{path}: cannot read: {exc}") from None
 
 
-def load_padded(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """data/padded/<split>.npz: (token ids, labels)."""
+def load_padded(path: Path, labels: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """data/padded/<split>.npz: (token ids, labels); `labels` "p" for a teacher's probabilities."""
     try:
         with np.load(path) as data:
-            return data["x"], data["y"]
+            return data["x"], data[labels]
     except (OSError, ValueError, KeyError) as exc:
         raise PipelineError(f"{path}: not a padded split: {exc}") from None

@@ -138,7 +138,7 @@ class Placement:
     cluster: Cluster
     strategy: object = None  # TensorFlow's, for multi-worker runs
 
-    def shard(self, *arrays):
+    def shard(self, *arrays):  # arrays of the same length, or None (no sample weights)
         """This process's share of the data. TensorFlow splits each global batch over the workers
         itself; JAX's multi-process fit takes each process's part of every batch, so each process
         feeds its own slice (cut to the same length on every process: up to workers-1 rows dropped)."""
@@ -146,7 +146,7 @@ class Placement:
         if workers == 1 or self.strategy is not None:
             return arrays
         size = len(arrays[0]) // workers
-        return tuple(array[rank::workers][:size] for array in arrays)
+        return tuple(None if array is None else array[rank::workers][:size] for array in arrays)
 
     def batch_size(self, global_batch: int) -> int:
         """What this process passes to fit(): the global batch, or its share of it on JAX."""

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from stages import lineage, plots, registry, serving, tracking
+from stages import batches, lineage, plots, registry, serving, tracking
 from stages.common import PARAMS_FILE, Params, atomic_path, load_params, param_values, run, write_text_atomic
 from stages.data import load_padded
 from stages.devices import use_backend
 from stages.scoring import SCORED_SPLITS, scores
+from stages.text import Vocabulary
 
 PARAMS = ("evaluate", "train.backend", "mlflow.experiment_name", "mlflow.registered_model_name")
 PLOTTED_SPLIT = "test"  # the confusion matrix and ROC curve are the test split's
@@ -39,11 +40,12 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     use_backend(params.train.backend, seed=0)
     model = serving.load_keras_model(model_path)
     threshold = params.evaluate.threshold
+    padding = Vocabulary.load(data_dir / "vocab.json").padding
 
     labels, probabilities = {}, {}
     for split in SCORED_SPLITS:
         x, labels[split] = load_padded(data_dir / f"{split}.npz")
-        probabilities[split] = model.predict(x, batch_size=params.evaluate.batch_size, verbose=0).ravel().astype("float64")
+        probabilities[split] = batches.predict(model, x, padding, params.evaluate.batch_size)
     report: dict[str, object] = {split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS}
     actual, probability = labels[PLOTTED_SPLIT], probabilities[PLOTTED_SPLIT]
     predicted = (probability >= threshold).astype(int)

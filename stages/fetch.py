@@ -1,4 +1,5 @@
-"""fetch: the Large Movie Review Dataset archive -> data/raw/reviews.parquet.
+"""fetch: the Large Movie Review Dataset archive -> data/raw/reviews.parquet (the 50,000 labeled
+reviews) and data/raw/unlabeled.parquet (the 50,000 unlabeled ones, train/unsup in the archive).
 
 Downloads `fetch.url` once into IMDB_CACHE (default ~/.cache/imdb-rnn) and checks `fetch.sha256`;
 with IMDB_ARCHIVE set, reads that local copy instead and checks its content (a mirror may be
@@ -15,6 +16,7 @@ import tarfile
 import zlib
 from collections import Counter
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import pandas as pd
 import requests
@@ -28,8 +30,10 @@ PARAMS = ("fetch",)  # dvc.yaml's params of this stage (a test compares)
 ARCHIVE_ENV = "IMDB_ARCHIVE"
 CACHE_ENV = "IMDB_CACHE"  # default ~/.cache/imdb-rnn
 REVIEWS_PER_FOLDER = 12_500
+UNLABELED_PER_LABELED_FOLDER = 4  # 50,000 in train/unsup for 12,500 in each labeled folder
 FOLDERS = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
 REVIEW_NAME = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+UNLABELED_NAME = re.compile(r"^aclImdb/train/unsup/(\d+)_0\.txt$")  # rated 0: no rating, no label
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
 DOWNLOAD_ATTEMPTS = 5
 CHUNK_BYTES = 1 << 20
@@ -103,26 +107,40 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise PipelineError(f"{archive}: member {member.name!r} is not a regular file")
 
 
-def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> pd.DataFrame:
-    """Every labeled review in the archive, in a fixed order; checks the content is the dataset."""
-    rows = []
+class Reviews(NamedTuple):
+    labeled: pd.DataFrame  # split, label, review_id, rating, text
+    unlabeled: pd.DataFrame  # review_id, text
+
+
+def _text(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> str:
+    raw = tar.extractfile(member).read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{archive}: {member.name}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews:
+    """Every review in the archive, labeled and unlabeled, each in a fixed order; checks the content
+    is the dataset (`per_folder` reviews in each labeled folder, four times as many unlabeled)."""
+    rows, unlabeled = [], []
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             for member in tar:
                 _check_member(member, archive)
+                if not member.isfile():
+                    continue
+                if match := UNLABELED_NAME.match(member.name):
+                    unlabeled.append((int(match.group(1)), _text(tar, member, archive)))
+                    continue
                 match = REVIEW_NAME.match(member.name)
-                if not match or not member.isfile():
+                if not match:
                     continue
                 split, sentiment, review_id, rating = match.groups()
                 rating = int(rating)
                 if (sentiment == "pos" and rating < 7) or (sentiment == "neg" and rating > 4):
                     raise PipelineError(f"{archive}: {member.name}: rating {rating} does not fit {sentiment}")
-                raw = tar.extractfile(member).read()
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise PipelineError(f"{archive}: {member.name}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-                rows.append((split, int(sentiment == "pos"), int(review_id), rating, text))
+                rows.append((split, int(sentiment == "pos"), int(review_id), rating, _text(tar, member, archive)))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise PipelineError(f"{archive}: not a readable .tar.gz (truncated or corrupt?): {exc}") from None
 
@@ -130,9 +148,15 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> pd.Data
     wrong = [f"aclImdb/{folder} has {counts[folder]:,}" for folder in FOLDERS if counts[folder] != per_folder]
     if wrong:
         raise PipelineError(f"{archive}: expected {per_folder:,} reviews per folder, but " + "; ".join(wrong))
+    if len(unlabeled) != UNLABELED_PER_LABELED_FOLDER * per_folder:
+        raise PipelineError(f"{archive}: expected {UNLABELED_PER_LABELED_FOLDER * per_folder:,} unlabeled reviews in "
+                            f"aclImdb/train/unsup, but it has {len(unlabeled):,} (is this the full official archive?)")
 
-    reviews = pd.DataFrame(rows, columns=["split", "label", "review_id", "rating", "text"])
-    return reviews.sort_values(["split", "label", "review_id"], ignore_index=True)
+    labeled = pd.DataFrame(rows, columns=["split", "label", "review_id", "rating", "text"])
+    return Reviews(
+        labeled.sort_values(["split", "label", "review_id"], ignore_index=True),
+        pd.DataFrame(unlabeled, columns=["review_id", "text"]).sort_values("review_id", ignore_index=True),
+    )
 
 
 def cache_dir() -> Path:
@@ -154,7 +178,7 @@ def cached_archive(params: FetchParams) -> Path:
     return target
 
 
-def fetch(params: FetchParams, out: Path) -> None:
+def fetch(params: FetchParams, labeled_out: Path, unlabeled_out: Path) -> None:
     local = os.environ.get(ARCHIVE_ENV)
     if local:
         archive = Path(local)
@@ -163,15 +187,17 @@ def fetch(params: FetchParams, out: Path) -> None:
     else:
         archive = cached_archive(params)
     reviews = read_reviews(archive)
-    with atomic_path(out) as tmp_out:
-        reviews.to_parquet(tmp_out, index=False)
+    with atomic_path(labeled_out) as labeled_tmp, atomic_path(unlabeled_out) as unlabeled_tmp:
+        reviews.labeled.to_parquet(labeled_tmp, index=False)
+        reviews.unlabeled.to_parquet(unlabeled_tmp, index=False)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="parquet file to write")
+    parser.add_argument("labeled_out", type=Path, help="parquet file for the labeled reviews")
+    parser.add_argument("unlabeled_out", type=Path, help="parquet file for the unlabeled reviews")
     args = parser.parse_args()
-    fetch(load_params(keys=PARAMS).fetch, args.out)
+    fetch(load_params(keys=PARAMS).fetch, args.labeled_out, args.unlabeled_out)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ RNN_LAYERS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
 
 
-def build_model(params: TrainParams, vocabulary_size: int, max_len: int):
+def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     """Embedding (-> SpatialDropout1D) -> `layers` recurrent layers (optionally bidirectional) ->
     the last output, or the mean/max over all outputs (`pooling`) (-> Dropout) -> Dense(1, sigmoid).
-    The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1)."""
+    The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None:
+    reviews of any length (bucketed batches)."""
     import keras
     from keras import layers
 

@@ -1,4 +1,5 @@
-"""pad: reviews -> token ids padded to a fixed length; the vocabulary is fit on train only."""
+"""pad: reviews -> token ids padded to a fixed length (and test_short: each test review's first
+sentence); the vocabulary is fit on train only."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.common import PadParams, atomic_path, load_params, quiet_incidental_tensorflow, run
-from stages.data import SPLITS, read_split
+from stages.data import SHORT_SPLIT, SPLITS, read_split, short_reviews
 from stages.text import Vocabulary, texts_to_padded
 
 PARAMS = ("pad",)  # dvc.yaml's params of this stage (a test compares)
@@ -19,6 +20,7 @@ VOCABULARY_FILE = "vocab.json"
 
 def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
     frames = {name: read_split(split_dir, name, ["text", "label"]) for name in SPLITS}
+    frames[SHORT_SPLIT] = short_reviews(frames["test"])
     vocabulary = Vocabulary.fit(
         frames["train"]["text"], params.max_features, params.max_len, params.padding, params.truncating, params.ngrams
     )

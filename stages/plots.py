@@ -9,14 +9,23 @@ matplotlib.use("Agg")  # stages run headless
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay  # noqa: E402
 
 
-def training_curves(history: pd.DataFrame) -> plt.Figure:
-    """Loss and accuracy per epoch, training against validation (metrics/history.csv)."""
+def training_curves(history: pd.DataFrame, kept_epoch: int | None = None) -> plt.Figure:
+    """Loss and accuracy per epoch, training against validation (metrics/history.csv). `kept_epoch`:
+    the epoch whose weights the model holds; marked when it is not the last (early stopping
+    restored it), since the curves' last point is then not the model that was saved."""
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     history.plot(x="epoch", y=["loss", "val_loss"], ax=loss_axes, marker="o", title="Loss")
     history.plot(x="epoch", y=["accuracy", "val_accuracy"], ax=accuracy_axes, marker="o", title="Accuracy")
+    for axes in (loss_axes, accuracy_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, not 1.25
+    if kept_epoch is not None and kept_epoch < int(history["epoch"].max()):
+        for axes in (loss_axes, accuracy_axes):
+            axes.axvline(kept_epoch, color="tab:green", linestyle="--", label=f"kept: epoch {kept_epoch} (lowest val_loss)")
+            axes.legend()
     return figure
 
 

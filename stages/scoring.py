@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-SCORED_SPLITS = ("val", "test")
+SCORED_SPLITS = ("val", "test", "test_short")  # test_short: stages.data.SHORT_SPLIT
 
 
 def scores(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:

@@ -4,6 +4,7 @@ backs `stages.predict` and the MLflow model (stages/serving_model.py) that evalu
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Iterable
@@ -11,6 +12,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from stages import batches
 from stages.common import PipelineError, quiet_incidental_tensorflow
 from stages.text import Vocabulary, texts_to_padded
 
@@ -20,13 +22,34 @@ BATCH_SIZE = 4096
 
 
 def load_keras_model(path: Path | str):
-    """The trained Keras model, in safe mode: a model file may not run its author's code."""
+    """The trained Keras model, in safe mode (a model file may not run its author's code), without
+    its optimizer (prediction needs none) and without drawing initial weights that the file's
+    weights replace at once (on JAX each initializer compiles on its own: seconds of a cold start)."""
     import keras
 
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        with _weights_start_at_zero():
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError) as exc:
         raise PipelineError(f"{path}: cannot load the model: {exc}") from None
+
+
+@contextlib.contextmanager
+def _weights_start_at_zero():
+    """While loading, every weight is created with the "zeros" initializer: Keras has no public
+    switch for "the weights come from a file", and a .keras file holds every weight of its model."""
+    from keras.src.layers.layer import Layer
+
+    add_weight = Layer.add_weight
+
+    def zeros_first(self, *args, **kwargs):
+        return add_weight(self, *args, **{**kwargs, "initializer": "zeros"})
+
+    Layer.add_weight = zeros_first
+    try:
+        yield
+    finally:
+        Layer.add_weight = add_weight
 
 
 class SentimentClassifier:
@@ -51,5 +74,5 @@ class SentimentClassifier:
         x = texts_to_padded(texts, self.vocabulary)
         if len(x) == 0:
             return pd.DataFrame({"probability": np.empty(0), "label": np.empty(0, dtype="int64")})
-        probability = np.asarray(self.model.predict(x, batch_size=self.batch_size, verbose=0)).ravel().astype("float64")
+        probability = batches.predict(self.model, x, self.vocabulary.padding, self.batch_size)
         return pd.DataFrame({"probability": probability, "label": (probability >= self.threshold).astype("int64")})

@@ -17,11 +17,21 @@ PAD_ID, OOV_ID = 0, 1
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)  # the dataset's HTML line breaks
 _PUNCTUATION = re.compile(r"[^\w\s]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SHORT_WORDS = 30  # a one-line comment, as users send them
 
 
 def tokenize(text: str) -> list[str]:
     """Lowercase, drop <br /> tags, strip punctuation, split on whitespace."""
     return _PUNCTUATION.sub("", _LINE_BREAK.sub(" ", text.lower())).split()
+
+
+def first_sentence(text: str, max_words: int = SHORT_WORDS) -> str:
+    """The review's first sentence with a word in it (sentences end at . ! or ? before a space), cut
+    to `max_words` words: a short comment with the review's label, to score the model on short input."""
+    sentences = _SENTENCE_END.split(_LINE_BREAK.sub(" ", text).strip())
+    sentence = next((sentence for sentence in sentences if tokenize(sentence)), text)  # "... Great film." -> "Great film."
+    return " ".join(sentence.split()[:max_words])
 
 
 def terms(tokens: list[str], ngrams: int) -> list[str]:

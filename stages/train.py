@@ -9,9 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from stages import lineage, plots, tracking
+from stages import batches, lineage, plots, tracking
 from stages.common import Params, atomic_path, load_params, param_values, run, write_text_atomic
 from stages.data import load_padded
 from stages.devices import Placement, cluster, distribution, prepare_devices, use_backend
@@ -28,33 +29,49 @@ def run_name(params: Params, commit: str) -> str:
     return os.environ.get("DVC_EXP_NAME") or f"{train.cell}-u{train.units}-e{train.epochs}-{commit[:7]}"
 
 
-def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metrics_path: Path, history_path: Path) -> None:
+def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):
+    """The train split plus the unlabeled reviews labeled by the `unlabeled` stage's teacher (their
+    probability as the target), each of those at `weight` in the loss: (x, y, sample weights)."""
+    x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
+    weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), weight, "float32")])
+    return np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more]), weights
+
+
+def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path, run_file: Path, metrics_path: Path,
+          history_path: Path) -> None:
     place = cluster(params.train)
     prepare_devices(params.train)
     x_train, y_train = load_padded(data_dir / "train.npz")
     x_val, y_val = load_padded(data_dir / "val.npz")
+    weights = None
+    if params.train.unlabeled_weight:
+        x_train, y_train, weights = with_unlabeled(x_train, y_train, unlabeled_dir, params.train.unlabeled_weight)
     vocabulary = Vocabulary.load(data_dir / "vocab.json")
     if place.chief:  # fail fast, before any training; the other workers never open the store
         experiment_id = tracking.use_experiment(params.mlflow.experiment_name)
     use_backend(params.train.backend, params.train.seed)
     placement = distribution(params.train, place)
+    training_data, validation_data = (x_train, y_train, weights), (x_val, y_val)
     if not place.chief:
         # Another worker trains in step with the chief and writes nothing in the workspace. Saving
         # may take part in collectives, so it saves too, to a temp dir then deleted (TensorFlow's
         # multi-worker recipe).
-        model, _ = fit(params, placement, vocabulary, (x_train, y_train), (x_val, y_val), [])
+        model, _, _ = fit(params, placement, vocabulary, training_data, validation_data, [])
         with tempfile.TemporaryDirectory(prefix="imdb-rnn-worker-") as scratch, placement.peers_watched():
             model.save(Path(scratch, model_path.name))
         placement.barrier()
         return
 
     tags = tracking.run_tags("train") | {"distribute.workers": str(place.workers)}
+    if params.train.unlabeled_weight:  # the unlabeled stage's run, and (below) the md5 of its output
+        tags["unlabeled_run_id"] = tracking.read_run_reference(unlabeled_dir / "run.json")
     with tracking.store_errors(), tracking.mlflow.start_run(experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags) as active:
         tracking.mlflow.log_params(lineage.upstream_params(UPSTREAM_STAGES) | param_values(params, PARAMS))
+        tracking.mlflow.set_tags(lineage.data_md5_tags())  # the data it starts from, as dvc.lock has it
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
         epochs = tracking.epoch_metrics()
-        model, table = fit(params, placement, vocabulary, (x_train, y_train), (x_val, y_val), [epochs])
+        model, table, kept_epoch = fit(params, placement, vocabulary, training_data, validation_data, [epochs])
         with atomic_path(model_path) as tmp, placement.peers_watched():
             model.save(tmp)
         placement.barrier()
@@ -64,51 +81,70 @@ def train(params: Params, data_dir: Path, model_path: Path, run_file: Path, metr
             "seconds_per_epoch": round(sum(epochs.seconds) / len(epochs.seconds), 3),
             "replicas": placement.replicas,
             "workers": place.workers,
+            "kept_epoch": kept_epoch,
             **{f"final_{name}": float(table[name].iloc[-1]) for name in HISTORY_COLUMNS[1:]},
         }
         tracking.mlflow.log_artifact(str(model_path), "keras")
         with atomic_path(history_path) as tmp:
             table.to_csv(tmp, index=False)
         write_text_atomic(metrics_path, json.dumps(summary, indent=2) + "\n")
-        plots.log(plots.training_curves(table), "training_curves")
+        plots.log(plots.training_curves(table, kept_epoch), "training_curves")
         for path in (metrics_path, history_path):
             tracking.mlflow.log_artifact(str(path), "metrics")
         tracking.write_run_reference(run_file, active)
 
 
-def fit(params: Params, placement: Placement, vocabulary: Vocabulary, train_data, val_data, callbacks: list):
-    """(model, per-epoch table) after training on this process's share of the data."""
+def fit(params: Params, placement: Placement, vocabulary: Vocabulary, training_data, validation_data, callbacks: list):
+    """(model, per-epoch table, the epoch whose weights it keeps) after training on this process's
+    share of (x, y, sample weights or None) and (x_val, y_val)."""
     import keras
 
+    x_train, y_train, weights = training_data
+    x_val, y_val = validation_data
+    # A model that masks padding trains on batches cut to their reviews' length (stages.batches).
+    bucketed = params.train.mask_padding and params.train.buckets > 0 and params.train.distribute == "none"
     with placement.scope:  # the model's variables, on every replica
-        model = build_model(params.train, len(vocabulary), train_data[0].shape[1])
-    placement.build(model, tuple(array[:params.train.batch_size] for array in train_data))
+        model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
+    placement.build(model, (x_train[:params.train.batch_size], y_train[:params.train.batch_size]))
+    stopper = None
     if params.train.early_stopping:
-        callbacks = [*callbacks, keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True)]
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True)
+        callbacks = [*callbacks, stopper]
+    if bucketed:
+        data = dict(
+            x=batches.training_batches(x_train, y_train, params.train.batch_size, vocabulary.padding, params.train.seed,
+                                       shuffle=True, buckets=params.train.buckets, weights=weights),
+            validation_data=batches.training_batches(x_val, y_val, params.train.batch_size, vocabulary.padding, 0,
+                                                     shuffle=False, buckets=params.train.buckets))
+    else:
+        x, y, sample_weight = placement.shard(x_train, y_train, weights)
+        data = dict(x=x, y=y, sample_weight=sample_weight, validation_data=placement.shard(x_val, y_val),
+                    batch_size=placement.batch_size(params.train.batch_size))
     with placement.peers_watched():
         history = model.fit(
-            *placement.shard(*train_data),
-            validation_data=placement.shard(*val_data),
+            **data,
             epochs=params.train.epochs,
-            batch_size=placement.batch_size(params.train.batch_size),
             callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
         )
     table = pd.DataFrame(history.history)
     table.insert(0, "epoch", range(1, len(table) + 1))
-    return model, table[HISTORY_COLUMNS]
+    # Keras 3 restores the best (lowest val_loss) epoch's weights at the end, stopped early or not.
+    kept_epoch = stopper.best_epoch + 1 if stopper is not None else len(table)
+    return model, table[HISTORY_COLUMNS], kept_epoch
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path, help="folder with train/val.npz and vocab.json")
+    parser.add_argument("--unlabeled", type=Path, required=True, help="the unlabeled stage's folder (train.unlabeled_weight)")
     parser.add_argument("--model", type=Path, required=True, help="Keras model file to write")
     parser.add_argument("--run-file", type=Path, required=True, help="where to record the MLflow run id")
     parser.add_argument("--metrics", type=Path, required=True, help="training summary (json)")
     parser.add_argument("--history", type=Path, required=True, help="per-epoch metrics (csv)")
     args = parser.parse_args()
-    train(load_params(keys=PARAMS), args.data_dir, args.model, args.run_file, args.metrics, args.history)
+    train(load_params(keys=PARAMS), args.data_dir, args.unlabeled, args.model, args.run_file, args.metrics, args.history)
 
 
 if __name__ == "__main__":

@@ -8,19 +8,28 @@ import io
 import os
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
+import requests
 from ruamel.yaml import YAML
 
 from stages.preset import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
-PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
+SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1_with_unsup.tar.gz"  # the official layout, train/unsup included
+PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore",
+                 "vendor/vega/page.html"]
+CHROMIUM = "/usr/bin/chromium"
+# Headless and offline: without these Chromium reaches for the (closed) network.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 # Small enough for a test, large enough to learn something from the real reviews.
 TINY_PARAMS = {
@@ -87,7 +96,8 @@ def make_project(dest: Path, params: dict | None = None) -> Path:
 
 
 def review_members(per_folder: int) -> dict[str, bytes]:
-    """Reviews named and rated like the official archive: ratings 7-10 under pos, 1-4 under neg."""
+    """Reviews named and rated like the official archive: ratings 7-10 under pos, 1-4 under neg, and
+    four times as many unlabeled ones (rated 0) under train/unsup."""
     members = {}
     for split in ("train", "test"):
         for sentiment, ratings, words in (("pos", (7, 8, 9, 10), "great wonderful loved"), ("neg", (1, 2, 3, 4), "awful boring hated")):
@@ -95,6 +105,8 @@ def review_members(per_folder: int) -> dict[str, bytes]:
                 rating = ratings[index % 4]
                 text = f"A {split} review number {index}: {words}.<br /><br />Rated {rating}!"
                 members[f"aclImdb/{split}/{sentiment}/{index}_{rating}.txt"] = text.encode()
+    for index in range(4 * per_folder):
+        members[f"aclImdb/train/unsup/{index}_0.txt"] = f"An unlabeled review number {index}, seen or not.".encode()
     return members
 
 
@@ -131,3 +143,46 @@ def project_imports(module: str) -> set[str]:
             elif isinstance(node, ast.Import):
                 todo += [alias.name for alias in node.names if alias.name.startswith("stages.")]
     return seen
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A real server as a subprocess in its own process group, ready when `ready_path` answers 200."""
+
+    def __init__(self, args: list[str], cwd: Path, log: Path, ready_path: str, timeout: float = 120,
+                 where=lambda port: ["--host", "127.0.0.1", "--port", str(port)], **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("w") as stream:
+            self.process = subprocess.Popen(
+                [*args, *where(self.port)], cwd=cwd, env=command_env(**env),
+                stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                raise AssertionError(f"{args[0]} exited {self.process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url + ready_path, timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise AssertionError(f"{args[0]} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """SIGTERM to the server's own process group (it forks workers), SIGKILL if it lingers."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)

@@ -36,7 +36,7 @@ def http_dir(tmp_path):
 
 def test_reads_reviews_in_a_fixed_order(tmp_path):
     archive = write_archive(tmp_path / "a.tar.gz", review_members(per_folder=3))
-    reviews = read_reviews(archive, per_folder=3)
+    reviews, unlabeled = read_reviews(archive, per_folder=3)
     assert list(reviews.columns) == ["split", "label", "review_id", "rating", "text"]
     assert len(reviews) == 12
     assert reviews.groupby(["split", "label"]).size().tolist() == [3, 3, 3, 3]
@@ -44,7 +44,15 @@ def test_reads_reviews_in_a_fixed_order(tmp_path):
     # The same reviews packed in another order give the same table.
     shuffled = dict(reversed(list(review_members(per_folder=3).items())))
     again = read_reviews(write_archive(tmp_path / "b.tar.gz", shuffled), per_folder=3)
-    pd.testing.assert_frame_equal(reviews, again)
+    pd.testing.assert_frame_equal(reviews, again.labeled)
+    pd.testing.assert_frame_equal(unlabeled, again.unlabeled)
+    assert list(unlabeled.columns) == ["review_id", "text"] and unlabeled.review_id.tolist() == list(range(12))
+
+
+def test_unlabeled_reviews_are_required_like_the_official_archive_has_them(tmp_path):
+    members = {name: data for name, data in review_members(per_folder=3).items() if "/unsup/" not in name}
+    with pytest.raises(PipelineError, match=r"expected 12 unlabeled reviews in aclImdb/train/unsup, but it has 0"):
+        read_reviews(write_archive(tmp_path / "a.tar.gz", members), per_folder=3)
 
 
 def test_missing_reviews_are_named(tmp_path):
@@ -113,14 +121,14 @@ def test_checksum_mismatch_names_both_hashes_and_writes_nothing(tmp_path, http_d
     expected = "0" * 64
     project = make_project(tmp_path / "project", {"fetch": {"url": f"{url}/aclImdb_v1.tar.gz", "sha256": expected}})
     cache = tmp_path / "cache"
-    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet"], project, check=False, IMDB_ARCHIVE="", IMDB_CACHE=str(cache))
+    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet", "data/raw/unlabeled.parquet"], project, check=False, IMDB_ARCHIVE="", IMDB_CACHE=str(cache))
     assert result.returncode == 1
     assert expected in result.stderr and actual in result.stderr
     assert not (project / "data").exists() and list(cache.iterdir()) == []  # no archive kept that fails its checksum
 
 
 def test_missing_local_archive_is_named(tmp_path):
-    result = sh(["python", "-m", "stages.fetch", str(tmp_path / "out.parquet")], ROOT, check=False,
+    result = sh(["python", "-m", "stages.fetch", str(tmp_path / "out.parquet"), str(tmp_path / "unlabeled.parquet")], ROOT, check=False,
                 IMDB_ARCHIVE=str(tmp_path / "nope.tar.gz"))
     assert result.returncode == 1 and "nope.tar.gz: no such file" in result.stderr
     assert not (tmp_path / "out.parquet").exists()
@@ -153,7 +161,7 @@ def test_the_stage_refuses_a_bad_download_and_leaves_nothing(tmp_path, http_dir,
     sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
     project = make_project(tmp_path / "project", {"fetch": {"url": f"{url}/aclImdb_v1.tar.gz", "sha256": sha256}})
     cache = tmp_path / "cache"
-    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet"], project, check=False, IMDB_ARCHIVE="", IMDB_CACHE=str(cache))
+    result = sh(["python", "-m", "stages.fetch", "data/raw/reviews.parquet", "data/raw/unlabeled.parquet"], project, check=False, IMDB_ARCHIVE="", IMDB_CACHE=str(cache))
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
     assert {"hardlink": "is a link", "truncated": "truncated or corrupt", "not utf-8": "not UTF-8"}[bad] in result.stderr
     assert not (project / "data").exists()

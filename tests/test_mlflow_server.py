@@ -4,11 +4,7 @@ raw-text model served by `mlflow models serve`, the UI in headless Chromium, and
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,13 +13,11 @@ import requests
 from mlflow import MlflowClient
 
 import helpers
-from helpers import edit_params, sh
+from helpers import CHROMIUM, CHROMIUM_ARGS, Server, edit_params, free_port, sh
 
 MODEL_NAME = "imdb-sentiment-rnn"
 POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
 NEGATIVE = "Awful. Boring, stupid and badly acted, a terrible waste of time: the worst movie I have ever seen."
-CHROMIUM = "/usr/bin/chromium"
-# Headless and offline: without these Chromium reaches for the (closed) network.
 # The values in a metric's row of the compare view (a virtualized grid: names and values are
 # separate cells, aligned by their position on the page).
 METRIC_ROW = """name => {
@@ -34,50 +28,6 @@ METRIC_ROW = """name => {
     .sort((a, b) => a.getBoundingClientRect().left - b.getBoundingClientRect().left)
     .map(cell => cell.textContent.trim());
 }"""
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """A real server as a subprocess in its own process group, ready when `ready_path` answers 200."""
-
-    def __init__(self, args: list[str], cwd: Path, log: Path, ready_path: str, timeout: float = 120, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with log.open("w") as stream:
-            self.process = subprocess.Popen(
-                [*args, "--host", "127.0.0.1", "--port", str(self.port)], cwd=cwd, env=helpers.command_env(**env),
-                stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.stop()
-                raise AssertionError(f"{args[0]} exited {self.process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(self.url + ready_path, timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise AssertionError(f"{args[0]} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """SIGTERM to the server's own process group (it forks workers), SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +123,23 @@ def test_registered_model_serves_raw_text_over_http(tracking_server, server_runs
     assert 0.5 <= positive["probability"] <= 1 and 0 <= negative["probability"] < 0.5
 
 
+def test_make_serve_serves_the_projects_registered_model_on_loopback(reproduced, tmp_path):
+    """`make serve` as the README says, in a copy of the reproduced project (its own mlflow.db),
+    without the environment's bin on PATH: the Makefile puts it there for MLflow's uvicorn."""
+    project = tmp_path / "project"
+    shutil.copytree(reproduced, project, symlinks=True)
+    env = {"PATH": "/usr/bin:/bin"}
+    serving = Server(["make", "-s", "-f", str(helpers.ROOT / "Makefile"), "-o", "setup", "serve", f"BIN={helpers.BIN}"],
+                     cwd=project, log=tmp_path / "serve.log", ready_path="/ping", where=lambda port: [f"SERVE_PORT={port}"], **env)
+    try:
+        response = requests.post(serving.url + "/invocations", timeout=60, json={"dataframe_records": [{"text": POSITIVE}]})
+    finally:
+        serving.stop()
+    assert response.status_code == 200, response.text
+    expected = sh(["python", "-m", "stages.predict", POSITIVE], project).stdout
+    assert round(response.json()["predictions"][0]["probability"], 6) == json.loads(expected)["probability"]
+
+
 def test_ui_shows_both_runs_and_their_differences(tracking_server, server_runs, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -206,6 +173,76 @@ def test_ui_shows_both_runs_and_their_differences(tracking_server, server_runs, 
     assert [float(value) for value in accuracy_row] == [
         pytest.approx(report["test"]["accuracy"], abs=5e-4) for report in (first, second)]
     assert (tmp_path / "compare.png").stat().st_size > 10_000
+
+
+# The runs table's cells (ag-grid): [column id, row index, text]; a run's name and its metrics sit
+# in separate containers (the name column is pinned), tied by the row index.
+GRID_CELLS = """() => [...document.querySelectorAll('[role=gridcell]')]
+  .map(cell => [cell.getAttribute('col-id'), cell.closest('[role=row]').getAttribute('row-index'), cell.textContent.trim()])"""
+
+
+def run_row(page, run_name: str) -> dict[str, str]:
+    """The runs table's row of `run_name` as {column id: text}."""
+    cells = page.evaluate(GRID_CELLS)
+    (index,) = {row for column, row, text in cells if column == "attributes.`Run Name`" and text.endswith(run_name)}
+    return {column: text for column, row, text in cells if row == index}
+
+
+def test_newcomer_reaches_the_runs_with_their_accuracy(reproduced, tmp_path):
+    """`make ui`'s path: the line it prints, then a fresh browser from the UI's home page. The store
+    is a copy of the pipeline's, without the saved view, as a store from before it was added."""
+    from playwright.sync_api import sync_playwright
+
+    from stages import tracking
+
+    store = tmp_path / "mlflow.db"
+    shutil.copy(reproduced / "mlflow.db", store)
+    uri = f"sqlite:///{store}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    assert experiment.tags[tracking.KIND_TAG] == "custom_model_development"
+    client.delete_experiment_tag(experiment.experiment_id, tracking.VIEW_TAG)
+    report = json.loads((reproduced / "metrics/eval.json").read_text())
+    run_name = client.get_run(report["mlflow_run_id"]).info.run_name
+    expected = {"metrics.`val.accuracy`": report["val"]["accuracy"], "metrics.`test.accuracy`": report["test"]["accuracy"]}
+
+    ui = Server(["mlflow", "ui", "--backend-store-uri", uri], cwd=tmp_path, log=tmp_path / "ui.log", ready_path="/health",
+                MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    try:
+        # What `make ui` runs before serving: the line to follow, the view put back in the store.
+        printed = sh(["python", "-m", "stages.ui", ui.url], reproduced, MLFLOW_TRACKING_URI=uri).stdout
+        link = tracking.ui_url(ui.url, experiment.experiment_id)
+        assert printed.startswith(f"MLflow UI: {ui.url} — experiment imdb-sentiment") and link in printed.split()
+        assert tracking.VIEW_TAG in client.get_experiment(experiment.experiment_id).tags
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.goto(ui.url)
+                # MLflow 3.17 opens every experiment on GenAI until this browser picks model training.
+                page.get_by_text("Model training", exact=True).first.click()
+                page.get_by_role("link", name="imdb-sentiment", exact=True).first.click()
+                page.get_by_text(run_name, exact=True).first.wait_for(timeout=60_000)
+                landed = page.url
+                page.get_by_role("button", name="Views").first.click()
+                page.get_by_text(tracking.VIEW_NAME, exact=True).first.click()
+                page.locator('[col-id="metrics.`test.accuracy`"][role=gridcell]').first.wait_for(timeout=60_000)
+                from_home = run_row(page, run_name)
+                page.screenshot(path=tmp_path / "from_home.png", full_page=True)
+
+                fresh = browser.new_page(viewport={"width": 1600, "height": 1000})
+                fresh.goto(link)
+                fresh.locator('[col-id="metrics.`test.accuracy`"][role=gridcell]').first.wait_for(timeout=60_000)
+                from_link = run_row(fresh, run_name)
+                fresh.screenshot(path=tmp_path / "from_link.png", full_page=True)
+            finally:
+                browser.close()
+    finally:
+        ui.stop()
+    assert f"/#/experiments/{experiment.experiment_id}/runs?" in landed and "workflowType=machine_learning" in landed
+    for row in (from_home, from_link):
+        assert {column: float(row[column]) for column in expected} == pytest.approx(expected, abs=5e-4), row
 
 
 def test_closed_port_fails_fast_in_one_line_without_outputs(reproduced, tmp_path):

@@ -5,7 +5,6 @@ loopback ports: TensorFlow's MultiWorkerMirroredStrategy from TF_CONFIG, and JAX
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -14,8 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 import helpers
-from helpers import sh, stage_cmd
-from test_mlflow_server import free_port
+from helpers import free_port, sh, stage_cmd
 
 pytestmark = pytest.mark.slow
 

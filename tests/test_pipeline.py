@@ -44,9 +44,24 @@ def test_split_sizes_and_padding(pipeline):
             assert data["x"].max() < 5000 and set(np.unique(data["y"])) == {0, 1}
 
 
+def test_unlabeled_reviews_are_kept_apart_without_labels(pipeline):
+    unlabeled = pd.read_parquet(pipeline / "data/raw/unlabeled.parquet")
+    assert list(unlabeled.columns) == ["review_id", "text"] and len(unlabeled) == 50_000
+    assert unlabeled.review_id.is_unique and unlabeled.text.str.len().min() > 0
+    labeled = pd.read_parquet(pipeline / "data/raw/reviews.parquet")
+    assert len(labeled) == 50_000 and not set(unlabeled.text) & set(labeled.text)
+
+
 def test_metrics_in_range(pipeline):
     report = json.loads((pipeline / "metrics/eval.json").read_text())
-    for split in ("val", "test"):
+    baseline = json.loads((pipeline / "metrics/baseline.json").read_text())
+    # test_short: each test review's first sentence; shorter, so harder, but far above chance.
+    assert 0.55 < report["test_short"]["accuracy"] < report["test"]["accuracy"]
+    assert 0.55 < baseline["test_short"]["accuracy"] < baseline["test"]["accuracy"]
+    with np.load(pipeline / "data/padded/test_short.npz") as short, np.load(pipeline / "data/padded/test.npz") as test:
+        np.testing.assert_array_equal(short["y"], test["y"])
+        assert np.count_nonzero(short["x"], axis=1).max() <= 30 < np.count_nonzero(test["x"], axis=1).max()
+    for split in ("val", "test", "test_short"):
         assert set(report[split]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "loss"}
         assert 0.6 < report[split]["accuracy"] <= 1 and 0.6 < report[split]["roc_auc"] <= 1
     history = pd.read_csv(pipeline / "metrics/history.csv")
@@ -63,7 +78,9 @@ def test_one_mlflow_run_holds_params_and_metrics(pipeline):
     run = runs[0]
     assert run.info.status == "FINISHED"
     assert run.data.params["train.units"] == "8" and run.data.params["pad.max_len"] == "64"
-    assert run.data.metrics["test.accuracy"] == json.loads((pipeline / "metrics/eval.json").read_text())["test"]["accuracy"]
+    report = json.loads((pipeline / "metrics/eval.json").read_text())
+    assert run.data.metrics["test.accuracy"] == report["test"]["accuracy"]
+    assert run.data.metrics["test_short.accuracy"] == report["test_short"]["accuracy"]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1]
     assert json.loads((pipeline / "metrics/eval.json").read_text())["mlflow_run_id"] == run.info.run_id
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from helpers import sh
+from helpers import Server, free_port, sh
 from test_experiments import queue_finished
-from test_mlflow_server import MODEL_NAME, Server, free_port
+from test_mlflow_server import MODEL_NAME
 
 pytestmark = pytest.mark.slow
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's postgresql package (.ci/run installs it)

@@ -167,7 +167,7 @@ OPTIONS = [
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(str(v) for v in o.values()))
-def test_build_model_for_every_option(options):
+def test_build_model_for_every_option(options, tmp_path):
     params = DEFAULT_TRAIN.model_copy(update=dict(options, units=4, embedding_dim=3, layers=2, embedding_dropout=0.1,
                                                   output_dropout=0.2, dropout=0.1, clipnorm=1.0, optimizer="adam"))
     model = build_model(params, vocabulary_size=20, max_len=7)
@@ -181,6 +181,14 @@ def test_build_model_for_every_option(options):
     pooled = {"last": None, "mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}[options["pooling"]]
     assert (pooled in names) if pooled else not any("Pooling" in name for name in names)
     assert model.optimizer.clipnorm == 1.0
+    # Loaded for prediction, weights drawn as zeros first (a cold start's shortcut), it is the same model.
+    from stages.serving import load_keras_model
+
+    model.save(tmp_path / "model.keras")
+    loaded = load_keras_model(tmp_path / "model.keras")
+    for saved, restored in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(np.asarray(saved), np.asarray(restored))
+    np.testing.assert_array_equal(np.asarray(loaded.predict(x, verbose=0)), probability)
 
 
 def test_the_default_model_is_the_classic_one():
@@ -232,6 +240,67 @@ def test_train_params_are_frozen():
     with pytest.raises(Exception):
         DEFAULT_TRAIN.units = 3
     assert isinstance(DEFAULT_TRAIN, TrainParams)
+
+
+# --- bucketed batches (stages.batches) ---
+
+def padded_reviews(lengths: list[int], max_len: int, padding: str) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    x = np.zeros((len(lengths), max_len), dtype="int32")
+    for row, length in enumerate(lengths):
+        ids = rng.integers(1, 20, size=length)
+        if padding == "post":
+            x[row, :length] = ids
+        else:
+            x[row, max_len - length:] = ids
+    return x
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_bucketed_prediction_equals_the_full_length_one_for_the_same_weights(padding):
+    from stages import batches
+
+    params = DEFAULT_TRAIN.model_copy(update=dict(cell="gru", mask_padding=True, pooling="mean", bidirectional=True,
+                                                  units=4, embedding_dim=3))
+    model = build_model(params, vocabulary_size=20, max_len=None)
+    x = padded_reviews([3, 40, 7, 64, 12, 1, 33, 50, 5, 64], max_len=64, padding=padding)
+    full = np.asarray(model.predict(x, verbose=0)).ravel()
+    assert batches.reads_any_length(model)
+    np.testing.assert_allclose(batches.predict(model, x, padding, batch_size=3), full, rtol=1e-5, atol=1e-6)
+
+
+def test_buckets_cover_every_review_once_within_max_len_and_repeat_with_the_seed():
+    from stages import batches
+
+    lengths = [3, 40, 7, 64, 12, 1, 33, 50, 5, 64, 20, 9, 18]
+    x = padded_reviews(lengths, max_len=64, padding="post")
+    y = np.arange(len(x)) % 2
+    bounds = batches.bucket_lengths(batches.review_lengths(x), 64)
+    assert len(bounds) <= batches.BUCKETS + 1 and bounds.max() == 64 and (np.diff(bounds) > 0).all()
+    first = batches.training_batches(x, y, batch_size=4, padding="post", seed=7, shuffle=True)
+    second = batches.training_batches(x, y, batch_size=4, padding="post", seed=7, shuffle=True)
+    seen = []
+    for index in range(len(first)):
+        cut, labels = first[index]
+        again, _ = second[index]
+        np.testing.assert_array_equal(cut, again)  # bit-identical across runs
+        assert cut.shape[1] <= 64 and (batches.review_lengths(cut) <= cut.shape[1]).all()
+        assert batches.review_lengths(cut).tolist() == [lengths[i] for i in first.batches[index][0]]  # nothing cut off
+        seen += first.batches[index][0].tolist()
+    assert sorted(seen) == list(range(len(x)))
+    order = [rows.tolist() for rows, _ in first.batches]
+    first.on_epoch_end()
+    assert [rows.tolist() for rows, _ in first.batches] != order  # a new order each epoch
+    assert sum(len(batch[0]) < 4 for batch in first.batches) <= 1  # only one short batch: few shapes to compile
+
+
+def test_first_sentence_is_the_first_with_a_word_cut_to_30_words():
+    from stages.text import first_sentence
+
+    assert first_sentence("Great film! Loved it.<br />Really.") == "Great film!"
+    assert first_sentence("... Terrible. Avoid it.") == "Terrible."
+    assert first_sentence("Wonderful<br /><br />acting? Yes.") == "Wonderful acting?"
+    assert first_sentence(" ".join(["word"] * 50) + ".") == " ".join(["word"] * 30)
 
 
 # --- multi-worker: each process's place in the cluster, from TF_CONFIG or KERAS_DISTRIBUTION_* ---

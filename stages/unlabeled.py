@@ -1,0 +1,82 @@
+"""unlabeled: learn from the 50,000 unlabeled reviews -> data/unlabeled/ (what train can use).
+
+teacher: nbsvm fits NBSVM on the train split (its text and labels, never validation or test) and
+labels every unlabeled review with its probability of being positive; train can then also learn
+from those reviews (train.unlabeled_weight), so the recurrent model learns from 70,000 reviews
+instead of 20,000 (self-training / distillation). teacher: none does nothing, in a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stages.common import Params, atomic_path, load_params, param_values, run, write_text_atomic
+
+PARAMS = ("unlabeled", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
+LABELED_FILE = "labeled_by_teacher.npz"  # x: the unlabeled reviews' token ids, p: the teacher's P(positive)
+RUN_FILE = "run.json"  # the stage's MLflow run, for train's lineage tags
+
+
+def save_labeled(path: Path, x: np.ndarray, probability: np.ndarray) -> None:
+    with atomic_path(path) as tmp, tmp.open("wb") as stream:  # a file object: np.savez would append .npz
+        np.savez(stream, x=x, p=probability.astype("float32"))
+
+
+def label_with_teacher(params: Params, train_split: Path, unlabeled_reviews: Path, vocabulary_path: Path, out_dir: Path) -> None:
+    from stages import tracking
+    from stages.data import read_split
+    from stages.linear import build_classifier
+    from stages.text import Vocabulary, texts_to_padded
+
+    import pandas as pd
+
+    teacher = params.unlabeled
+    train = read_split(train_split.parent, train_split.stem, ["text", "label"])
+    unlabeled = pd.read_parquet(unlabeled_reviews, columns=["text"])["text"]
+    if teacher.limit:
+        unlabeled = unlabeled.iloc[: teacher.limit]
+    vocabulary = Vocabulary.load(vocabulary_path)
+    experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
+    with tracking.store_errors(), tracking.mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"unlabeled-{teacher.teacher}",
+            tags={**tracking.run_tags("unlabeled"), "role": "unlabeled"}) as active:
+        tracking.mlflow.log_params(param_values(params, PARAMS))
+        start = time.perf_counter()
+        model = build_classifier("nbsvm", teacher.ngram_max, min_df=1, max_features=None, C=teacher.C,
+                                 max_iter=teacher.max_iter, seed=0).fit(train["text"], train["label"])
+        fit_seconds = time.perf_counter() - start
+        probability = model.predict_proba(unlabeled)[:, 1]
+        tracking.mlflow.log_metrics({
+            "fit_seconds": fit_seconds, "reviews": len(unlabeled),
+            "positive_share": float((probability >= 0.5).mean()),
+            "confident_share": float(((probability >= 0.9) | (probability <= 0.1)).mean()),
+        })
+        save_labeled(out_dir / LABELED_FILE, texts_to_padded(unlabeled, vocabulary), probability)
+        tracking.write_run_reference(out_dir / RUN_FILE, active)
+    print(f"unlabeled: {len(unlabeled):,} reviews labeled by NBSVM (fit on {len(train):,} train reviews in {fit_seconds:.0f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("train_split", type=Path, help="data/split/train.parquet (the only labeled text read)")
+    parser.add_argument("unlabeled_reviews", type=Path, help="data/raw/unlabeled.parquet")
+    parser.add_argument("vocabulary", type=Path, help="data/padded/vocab.json")
+    parser.add_argument("out_dir", type=Path, help=f"folder for {LABELED_FILE} and {RUN_FILE}")
+    args = parser.parse_args()
+    params = load_params(keys=PARAMS)
+    if params.unlabeled.teacher == "none":
+        # DVC runs every stage; with nothing asked of it this one writes empty outputs, imports nothing heavy.
+        save_labeled(args.out_dir / LABELED_FILE, np.zeros((0, 0), dtype="int32"), np.zeros(0))
+        write_text_atomic(args.out_dir / RUN_FILE, json.dumps({"run_id": None}) + "\n")
+        print("unlabeled: nothing to learn (unlabeled.teacher: none), empty outputs written")
+        return
+    label_with_teacher(params, args.train_split, args.unlabeled_reviews, args.vocabulary, args.out_dir)
+
+
+if __name__ == "__main__":
+    run(main)
