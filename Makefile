@@ -1,4 +1,4 @@
-# make repro | make test | make test-fast | make ui | make serve | make bench  — each sets up .venv from requirements.lock first.
+# make repro | make test | make test-fast | make ui | make serve | make bench | make workers  — each sets up .venv from requirements.lock first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -9,13 +9,19 @@ export PATH := $(BIN):$(PATH)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: setup repro test test-fast ui serve lock bench
+# ACCEL=cuda (make setup ACCEL=cuda): requirements-cuda.lock, the same pins plus JAX's CUDA 12 plugin.
+ACCEL ?= cpu
+$(if $(filter-out cpu cuda,$(ACCEL)),$(error ACCEL: expected cpu or cuda (got '$(ACCEL)')))
+LOCK := $(if $(filter cuda,$(ACCEL)),requirements-cuda.lock,requirements.lock)
+N ?= 2
 
-setup: $(VENV)/.installed
+.PHONY: setup repro test test-fast ui serve lock bench workers
 
-$(VENV)/.installed: requirements.lock
+setup: $(VENV)/.installed-$(ACCEL)
+
+$(VENV)/.installed-$(ACCEL): $(LOCK) requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r $(LOCK) 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	$(BIN)/python -m pip check --disable-pip-version-check >/dev/null
 	touch $@
 
@@ -41,6 +47,10 @@ ui: setup
 # The registered model over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.
 serve: setup
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(BIN)/mlflow models serve -m "$(MODEL_URI)" --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
+
+# N train workers on this machine (train.distribute: multi_worker), the chief under dvc repro.
+workers: setup
+	scripts/local_workers.sh $(N)
 
 # Times the train stage against a bare Keras fit, the data stages and a no-op repro (benchmarks/README.md).
 bench: setup

@@ -115,7 +115,13 @@ def _experiment_id(name: str, uri: str) -> str:
             return experiment.experiment_id
         # Artifacts of the local store sit beside it, whatever folder a stage runs in.
         location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
-        return mlflow.create_experiment(name, artifact_location=location, tags=_experiment_tags())
+        try:
+            return mlflow.create_experiment(name, artifact_location=location, tags=_experiment_tags())
+        except MlflowException as exc:
+            # A shared server has no lock of ours: another stage (a sweep's twin) created it first.
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return mlflow.get_experiment_by_name(name).experiment_id
 
 
 def ui_url(base: str, experiment_id: str) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 from stages import batches, lineage, plots, tracking
 from stages.common import Params, PipelineError, load_params, param_values, run, staged_outputs
 from stages.data import load_padded, with_unlabeled
-from stages.devices import distribution, prepare_devices, use_backend
+from stages.devices import Placement, cluster, distribution, prepare_devices, use_backend
 from stages.model import build_model, terminate_on_nan
 from stages.text import Vocabulary
 
@@ -30,6 +31,7 @@ def run_name(params: Params, commit: str) -> str:
 
 def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path, run_file: Path, metrics_path: Path,
           history_path: Path) -> None:
+    place = cluster(params.train)
     prepare_devices(params.train)
     x_train, y_train = load_padded(data_dir / "train.npz")
     x_val, y_val = load_padded(data_dir / "val.npz")
@@ -37,12 +39,22 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
     if params.train.unlabeled_weight:
         x_train, y_train, weights = with_unlabeled(x_train, y_train, unlabeled_dir, params.train.unlabeled_weight)
     vocabulary = Vocabulary.load(data_dir / "vocab.json")
-    experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before any training
+    if place.chief:  # fail fast, before any training; the other workers never open the store
+        experiment_id = tracking.use_experiment(params.mlflow.experiment_name)
     use_backend(params.train.backend, params.train.seed)
-    import keras
+    placement = distribution(params.train, place)
+    training_data, validation_data = (x_train, y_train, weights), (x_val, y_val)
+    if not place.chief:
+        # Another worker trains in step with the chief and writes nothing in the workspace. Saving
+        # may take part in collectives, so it saves too, to a temp dir then deleted (TensorFlow's
+        # multi-worker recipe).
+        model, _, _ = fit(params, placement, vocabulary, training_data, validation_data, [])
+        with tempfile.TemporaryDirectory(prefix="imdb-rnn-worker-") as scratch, placement.peers_watched():
+            model.save(Path(scratch, model_path.name))
+        placement.barrier()
+        return
 
-    scope, replicas = distribution(params.train)
-    tags = tracking.run_tags("train")
+    tags = tracking.run_tags("train") | {"distribute.workers": str(place.workers)}
     if params.train.unlabeled_weight:  # the unlabeled stage's run, and (below) the md5 of its output
         tags["unlabeled_run_id"] = tracking.read_run_reference(unlabeled_dir / "run.json")
     # Outputs are staged, and renamed into place only once the run has every artifact and has
@@ -55,50 +67,24 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
         tracking.mlflow.set_tags(lineage.data_md5_tags())  # the data it starts from, as dvc.lock has it
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
-        # A model that masks padding trains on batches cut to their reviews' length (stages.batches).
-        bucketed = params.train.mask_padding and params.train.buckets > 0 and params.train.distribute == "none"
-        with scope:  # the model's variables, on every replica
-            model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
         epochs = tracking.epoch_metrics()
-        # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop.
-        callbacks = [epochs, terminate_on_nan()]
-        stopper = None
-        if params.train.early_stopping:
-            stopper = keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True)
-            callbacks.append(stopper)
-        if bucketed:
-            data = dict(
-                x=batches.training_batches(x_train, y_train, params.train.batch_size, vocabulary.padding, params.train.seed,
-                                           shuffle=True, buckets=params.train.buckets, weights=weights),
-                validation_data=batches.training_batches(x_val, y_val, params.train.batch_size, vocabulary.padding, 0,
-                                                         shuffle=False, buckets=params.train.buckets))
-        else:
-            data = dict(x=x_train, y=y_train, sample_weight=weights, validation_data=(x_val, y_val), batch_size=params.train.batch_size)
-        history = model.fit(
-            **data,
-            epochs=params.train.epochs,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
-        )
-        table = pd.DataFrame(history.history)
-        table.insert(0, "epoch", range(1, len(table) + 1))
-        table = table[HISTORY_COLUMNS]
-        # Keras 3 restores the best (lowest val_loss) epoch's weights at the end, stopped early or not.
-        kept_epoch = stopper.best_epoch + 1 if stopper is not None else len(table)
+        model, table, kept_epoch = fit(params, placement, vocabulary, training_data, validation_data, [epochs])
         diverged = table[~np.isfinite(table["loss"])]
         if len(diverged):  # the run ends FAILED, nothing is written
             raise PipelineError(f"train: the loss became {diverged['loss'].iloc[0]} in epoch {diverged['epoch'].iloc[0]} "
                                 f"(train.learning_rate {params.train.learning_rate:g} too high?): training stopped")
+        with placement.peers_watched():
+            model.save(model_tmp)
+        placement.barrier()
         summary = {
             "epochs": len(table),
             "seconds": round(sum(epochs.seconds), 3),
             "seconds_per_epoch": round(sum(epochs.seconds) / len(epochs.seconds), 3),
-            "replicas": replicas,
+            "replicas": placement.replicas,
+            "workers": place.workers,
             "kept_epoch": kept_epoch,
             **{f"final_{name}": float(table[name].iloc[-1]) for name in HISTORY_COLUMNS[1:]},
         }
-        model.save(model_tmp)
         table.to_csv(history_tmp, index=False)
         metrics_tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         tracking.mlflow.log_artifact(str(model_tmp), "keras")
@@ -106,6 +92,49 @@ def train(params: Params, data_dir: Path, unlabeled_dir: Path, model_path: Path,
         for path in (metrics_tmp, history_tmp):
             tracking.mlflow.log_artifact(str(path), "metrics")
         tracking.write_run_reference(run_tmp, active)
+
+
+def fit(params: Params, placement: Placement, vocabulary: Vocabulary, training_data, validation_data, callbacks: list):
+    """(model, per-epoch table, the epoch whose weights it keeps) after training on this process's
+    share of (x, y, sample weights or None) and (x_val, y_val)."""
+    import keras
+
+    x_train, y_train, weights = training_data
+    x_val, y_val = validation_data
+    # A model that masks padding trains on batches cut to their reviews' length (stages.batches).
+    bucketed = params.train.mask_padding and params.train.buckets > 0 and params.train.distribute == "none"
+    with placement.scope:  # the model's variables, on every replica
+        model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
+    placement.build(model, (x_train[:params.train.batch_size], y_train[:params.train.batch_size]))
+    # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop.
+    callbacks = [*callbacks, terminate_on_nan()]
+    stopper = None
+    if params.train.early_stopping:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True)
+        callbacks = [*callbacks, stopper]
+    if bucketed:
+        data = dict(
+            x=batches.training_batches(x_train, y_train, params.train.batch_size, vocabulary.padding, params.train.seed,
+                                       shuffle=True, buckets=params.train.buckets, weights=weights),
+            validation_data=batches.training_batches(x_val, y_val, params.train.batch_size, vocabulary.padding, 0,
+                                                     shuffle=False, buckets=params.train.buckets))
+    else:
+        x, y, sample_weight = placement.shard(x_train, y_train, weights)
+        data = dict(x=x, y=y, sample_weight=sample_weight, validation_data=placement.shard(x_val, y_val),
+                    batch_size=placement.batch_size(params.train.batch_size))
+    with placement.peers_watched():
+        history = model.fit(
+            **data,
+            epochs=params.train.epochs,
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
+        )
+    table = pd.DataFrame(history.history)
+    table.insert(0, "epoch", range(1, len(table) + 1))
+    # Keras 3 restores the best (lowest val_loss) epoch's weights at the end, stopped early or not.
+    kept_epoch = stopper.best_epoch + 1 if stopper is not None else len(table)
+    return model, table[HISTORY_COLUMNS], kept_epoch
 
 
 def main() -> None:

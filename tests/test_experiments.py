@@ -15,11 +15,8 @@ import pytest
 from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
-from helpers import ROOT, sh
+from helpers import ROOT, sh, stage_cmd
 from test_pipeline import STAGES, stages_run
-
-TRAIN_CMD = ["python", "-m", "stages.train", "data/padded", "--model", "models/model.keras",
-             "--run-file", "models/mlflow_run.json", "--metrics", "metrics/train.json", "--history", "metrics/history.csv"]
 
 
 def store(project: Path) -> tuple[MlflowClient, str]:
@@ -80,7 +77,7 @@ def test_mirrored_training_over_two_cpu_devices(clone, backend):
 def test_multi_worker_without_a_cluster_is_one_line(clone, backend):
     project = clone({"train": {"backend": backend, "distribute": "multi_worker"}})
     before = (project / "models/model.keras").read_bytes()
-    result = sh(TRAIN_CMD, project, check=False)
+    result = sh(stage_cmd(project, "train"), project, check=False)  # dvc.yaml's own command
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: train.distribute: multi_worker on {backend} needs ") and "Traceback" not in result.stderr
