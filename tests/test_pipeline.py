@@ -59,14 +59,15 @@ def test_unlabeled_reviews_are_kept_apart_without_labels(pipeline):
 def test_metrics_in_range(pipeline):
     report = json.loads((pipeline / "metrics/eval.json").read_text())
     baseline = json.loads((pipeline / "metrics/baseline.json").read_text())
-    # test_short: each test review's first sentence; shorter, so harder, but far above chance.
-    assert 0.4 < report["test_short"]["accuracy"] < report["test"]["accuracy"]  # the tiny model: near chance
+    # test_short: each test review's first sentence; shorter, so harder: the tiny model is near chance there.
+    assert 0.4 < report["test_short"]["accuracy"] < report["test"]["accuracy"]
     assert 0.6 < baseline["test_short"]["accuracy"] < baseline["test"]["accuracy"]
     with np.load(pipeline / "data/padded/test_short.npz") as short, np.load(pipeline / "data/padded/test.npz") as test:
         np.testing.assert_array_equal(short["y"], test["y"])
         assert np.count_nonzero(short["x"], axis=1).max() <= 30 < np.count_nonzero(test["x"], axis=1).max()
     for split in ("val", "test", "test_short"):
         assert set(report[split]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "loss"}
+    for split in ("val", "test"):
         assert 0.6 < report[split]["accuracy"] <= 1 and 0.6 < report[split]["roc_auc"] <= 1
     history = pd.read_csv(pipeline / "metrics/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"] and len(history) == 1
