@@ -1,6 +1,7 @@
 # make repro | make test | make test-fast | make ui | make serve | make bench | make workers  — each sets up .venv from requirements.lock first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+PROJECT := $(dir $(abspath $(firstword $(MAKEFILE_LIST))))
 BIN := $(CURDIR)/$(VENV)/bin
 UI_PORT ?= 5000
 SERVE_PORT ?= 5002
@@ -39,9 +40,10 @@ test-fast: setup
 	$(BIN)/python -m pytest -m fast
 
 # Without MLflow's GenAI job workers (seven background processes that tracking does not use).
-# First prints where to go: the UI opens on GenAI, the link goes to the runs (stages/tracking.py).
+# First prints where to go: the UI opens on GenAI, the link goes to the runs (stages/tracking.py);
+# outside the project (no params.yaml) that line is an error and the UI starts all the same.
 ui: setup
-	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(BIN)/python -m stages.ui http://127.0.0.1:$(UI_PORT)
+	-MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db PYTHONPATH=$(PROJECT) $(BIN)/python -m stages.ui http://127.0.0.1:$(UI_PORT)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 # The registered model over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.

@@ -45,7 +45,7 @@ def sha256(path) -> str:
 
 
 def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clone, real_archive):
-    project = clone({"train": {"units": 6, "epochs": 2}}, keep_mlflow=True)
+    project = clone({"train": {"units": 6, "epochs": 8}}, keep_mlflow=True)  # long enough to be under way when signalled
     env = helpers.command_env(IMDB_ARCHIVE=str(real_archive))
     (finished,) = runs(project)[1]
 

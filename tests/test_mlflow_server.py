@@ -249,7 +249,7 @@ def test_closed_port_fails_fast_in_one_line_without_outputs(reproduced, tmp_path
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     out = tmp_path / "out"
     started = time.monotonic()
-    result = sh(["python", "-m", "stages.train", "data/padded", "--model", str(out / "model.keras"),
+    result = sh(["python", "-m", "stages.train", "data/padded", "--unlabeled", "data/unlabeled", "--model", str(out / "model.keras"),
                  "--run-file", str(out / "mlflow_run.json"), "--metrics", str(out / "train.json"),
                  "--history", str(out / "history.csv")], reproduced, check=False, MLFLOW_TRACKING_URI=uri)
     elapsed = time.monotonic() - started
