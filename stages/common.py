@@ -109,6 +109,7 @@ class TrainParams(_Section):
     early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")
     buckets: int = Field(ge=0, le=64, description="with mask_padding: batches cut to one of this many lengths; 0 = off")
     unlabeled_weight: float = Field(ge=0, le=1, description="loss weight of each teacher-labeled unlabeled review; 0 = unused")
+    adversarial: float = Field(ge=0, le=10, description="adversarial embedding perturbation, in word-vector lengths; 0 = off")
     seed: int = Field(ge=0, le=MAX_SEED)
     distribute: Literal["none", "mirrored", "multi_worker"]
 
@@ -214,6 +215,13 @@ class Params(_Section):
     def _unlabeled_reviews_have_labels_to_train_on(self) -> "Params":
         if self.train.unlabeled_weight and self.unlabeled.teacher == "none":
             raise ValueError("train.unlabeled_weight > 0 needs a teacher to label the unlabeled reviews (unlabeled.teacher)")
+        return self
+
+    @model_validator(mode="after")
+    def _adversarial_training_runs_on_jax(self) -> "Params":
+        if self.train.adversarial and (self.train.backend != "jax" or self.train.distribute != "none"):
+            raise ValueError(f"train.adversarial > 0 runs on train.backend jax with train.distribute none "
+                             f"(got {self.train.backend}, {self.train.distribute})")
         return self
 
     @model_validator(mode="after")

@@ -13,17 +13,27 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     """Embedding (-> SpatialDropout1D) -> `layers` recurrent layers (optionally bidirectional) ->
     the last output, or the mean/max over all outputs (`pooling`) (-> Dropout) -> Dense(1, sigmoid).
     The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None:
-    reviews of any length (bucketed batches)."""
+    reviews of any length (bucketed batches). `adversarial` > 0: trained with stages.adversarial
+    (take the plain model out with adversarial.classifier)."""
     import keras
     from keras import layers
 
     rnn = getattr(layers, RNN_LAYERS[params.cell])
-    model = keras.Sequential(name=f"imdb_{params.cell}")
+    if params.adversarial:  # trained on perturbed embeddings too; saved as the plain Sequential
+        from stages.adversarial import perturbation_classes
+
+        EmbeddingPerturbation, AdversarialSequential = perturbation_classes()
+        model = AdversarialSequential(name=f"imdb_{params.cell}")
+        model.strength = params.adversarial
+    else:
+        model = keras.Sequential(name=f"imdb_{params.cell}")
     model.add(keras.Input(shape=(max_len,), dtype="int32"))
     model.add(layers.Embedding(vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding))
     if params.embedding_dropout:
         # Whole channels, not single values: neighbouring steps cannot fill in for a dropped one.
         model.add(layers.SpatialDropout1D(params.embedding_dropout))
+    if params.adversarial:
+        model.add(EmbeddingPerturbation(name="embedding_perturbation"))
     for index in range(params.layers):
         cell = rnn(
             params.units,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages import batches, lineage, plots, tracking
+from stages import adversarial, batches, lineage, plots, tracking
 from stages.common import Params, PipelineError, load_params, param_values, run, staged_outputs
 from stages.data import load_padded, with_unlabeled
 from stages.devices import Placement, cluster, distribution, prepare_devices, use_backend
@@ -134,7 +134,7 @@ def fit(params: Params, placement: Placement, vocabulary: Vocabulary, training_d
     table.insert(0, "epoch", range(1, len(table) + 1))
     # Keras 3 restores the best (lowest val_loss) epoch's weights at the end, stopped early or not.
     kept_epoch = stopper.best_epoch + 1 if stopper is not None else len(table)
-    return model, table[HISTORY_COLUMNS], kept_epoch
+    return adversarial.classifier(model), table[HISTORY_COLUMNS], kept_epoch
 
 
 def main() -> None:

@@ -96,7 +96,8 @@ def queue_finished(project: Path, timeout: float) -> str:
 
 def test_queued_sweep_lands_every_experiment_in_the_project_store(clone):
     project = clone()  # an empty store: the two experiments race to create it
-    sh(["dvc", "exp", "run", "--queue", "-S", "train.units=4,6"], project)
+    # A sweep of an option whose model differs in training only (stages.adversarial): each saved model evaluates.
+    sh(["dvc", "exp", "run", "--queue", "-S", "train.adversarial=0.2,0.4"], project)
     sh(["dvc", "queue", "start", "-j", "2"], project)
     status = queue_finished(project, timeout=480)
     assert status.count("Success") == 2, status + sh(["dvc", "queue", "logs", "-f"], project, check=False).stdout
@@ -111,13 +112,13 @@ def test_queued_sweep_lands_every_experiment_in_the_project_store(clone):
     for run in runs:
         data = experiments[run.data.tags["DVC_EXP_NAME"]]
         assert run.info.status == "FINISHED" and run.info.run_name == run.data.tags["DVC_EXP_NAME"]
-        units = data["params"]["params.yaml"]["data"]["train"]["units"]
-        assert run.data.params["train.units"] == str(units)
+        strength = data["params"]["params.yaml"]["data"]["train"]["adversarial"]
+        assert run.data.params["train.adversarial"] == str(strength)
         # evaluate resumed the same run in the same store; dvc exp show has the same number
         test_accuracy = data["metrics"]["metrics/eval.json"]["data"]["test"]["accuracy"]
         assert run.data.metrics["test.accuracy"] == test_accuracy
         assert run.info.artifact_uri.startswith((project / "mlartifacts").as_uri())
-    assert sorted(run.data.params["train.units"] for run in runs) == ["4", "6"]
+    assert sorted(run.data.params["train.adversarial"] for run in runs) == ["0.2", "0.4"]
 
 
 def test_remote_push_then_pull_in_a_fresh_clone_restores_everything(clone, tmp_path):

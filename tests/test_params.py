@@ -54,6 +54,9 @@ BAD_EDITS = [
     ({"train": {"embedding_dropout": 1.0}}, "train.embedding_dropout"),
     ({"train": {"output_dropout": -0.5}}, "train.output_dropout"),
     ({"train": {"clipnorm": -1}}, "train.clipnorm"),
+    ({"train": {"adversarial": -0.1}}, "train.adversarial"),
+    ({"train": {"adversarial": 0.3, "backend": "tensorflow"}}, "train.adversarial"),
+    ({"train": {"adversarial": 0.3, "distribute": "mirrored"}}, "train.adversarial"),
     # Values that passed validation, then failed mid-run (issue 14): refused up front now.
     ({"train": {"learning_rate": float("inf")}}, "train.learning_rate"),
     ({"train": {"learning_rate": float("nan")}}, "train.learning_rate"),

@@ -205,6 +205,38 @@ def test_masked_model_ignores_the_padding():
     assert np.allclose(model.predict(short, verbose=0), model.predict(short[:, :3], verbose=0), atol=1e-6)
 
 
+def test_adversarial_training_adds_the_loss_of_worse_embeddings_and_saves_the_plain_model(tmp_path):
+    """train.adversarial: the loss trained on is the plain one plus the loss with the embeddings moved
+    against the model, which is larger; what is saved is the plain Sequential, same weights."""
+    from stages.adversarial import classifier
+
+    params = DEFAULT_TRAIN.model_copy(update=dict(cell="gru", mask_padding=True, pooling="mean", units=4, embedding_dim=3,
+                                                  optimizer="adam", adversarial=0.5))
+    model = build_model(params, vocabulary_size=20, max_len=None)
+    x = np.array([[3, 4, 5, 6, 7, 0], [2, 3, 4, 0, 0, 0], [9, 8, 7, 6, 5, 4], [5, 5, 0, 0, 0, 0]], dtype="int32")
+    y = np.array([1, 0, 1, 0], dtype="float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
+             [v.value for v in model.metrics_variables], x, y, None)
+    trained_on, (plain, *_) = model.compute_loss_and_updates(*state, training=True,
+                                                              optimizer_variables=[v.value for v in model.optimizer.variables])
+    assert float(trained_on) > 2 * float(plain) > 0  # the perturbed loss is above the plain one
+    model.strength = 0.0
+    off, _ = model.compute_loss_and_updates(*state, training=True, optimizer_variables=[v.value for v in model.optimizer.variables])
+    assert float(off) == pytest.approx(float(plain))
+    saved = classifier(model)
+    plain_model = build_model(params.model_copy(update={"adversarial": 0.0}), vocabulary_size=20, max_len=None)
+    assert "EmbeddingPerturbation" in [layer.__class__.__name__ for layer in model.layers]
+    assert [layer.__class__.__name__ for layer in saved.layers] == [layer.__class__.__name__ for layer in plain_model.layers]
+    assert type(saved) is type(plain_model)
+    np.testing.assert_array_equal(np.asarray(saved.predict(x, verbose=0)), np.asarray(model.predict(x, verbose=0)))
+    saved.save(tmp_path / "model.keras")
+    from stages.serving import load_keras_model
+
+    np.testing.assert_array_equal(np.asarray(load_keras_model(tmp_path / "model.keras").predict(x, verbose=0)),
+                                  np.asarray(model.predict(x, verbose=0)))
+
+
 # --- scoring, shared by evaluate and baseline ---
 
 def test_scores_of_a_perfect_and_of_a_known_classifier():
