@@ -93,6 +93,7 @@ class TrainParams(_Section):
     cell: Literal["simple_rnn", "lstm", "gru"]
     embedding_dim: int = Field(gt=0)
     embedding_dropout: float = Field(ge=0, lt=1, description="drops whole embedding channels (SpatialDropout1D)")
+    word_dropout: float = Field(ge=0, lt=1, description="drops whole words (their embedding vectors)")
     units: int = Field(gt=0)
     layers: int = Field(gt=0)
     bidirectional: bool

@@ -10,7 +10,7 @@ POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
 
 
 def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
-    """Embedding (-> SpatialDropout1D) -> `layers` recurrent layers (optionally bidirectional) ->
+    """Embedding (-> SpatialDropout1D) (-> word dropout) -> `layers` recurrent layers (optionally bidirectional) ->
     the last output, or the mean/max over all outputs (`pooling`) (-> Dropout) -> Dense(1, sigmoid).
     The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None:
     reviews of any length (bucketed batches). `adversarial` > 0: trained with stages.adversarial
@@ -32,6 +32,9 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     if params.embedding_dropout:
         # Whole channels, not single values: neighbouring steps cannot fill in for a dropped one.
         model.add(layers.SpatialDropout1D(params.embedding_dropout))
+    if params.word_dropout:
+        # Whole words: the model cannot lean on one name or phrase it met in training.
+        model.add(layers.Dropout(params.word_dropout, noise_shape=(None, None, 1), name="word_dropout"))
     if params.adversarial:
         model.add(EmbeddingPerturbation(name="embedding_perturbation"))
     for index in range(params.layers):

@@ -169,7 +169,8 @@ OPTIONS = [
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(str(v) for v in o.values()))
 def test_build_model_for_every_option(options, tmp_path):
     params = DEFAULT_TRAIN.model_copy(update=dict(options, units=4, embedding_dim=3, layers=2, embedding_dropout=0.1,
-                                                  output_dropout=0.2, dropout=0.1, clipnorm=1.0, optimizer="adam"))
+                                                  output_dropout=0.2, dropout=0.1, clipnorm=1.0, optimizer="adam",
+                                                  word_dropout=0.1))
     model = build_model(params, vocabulary_size=20, max_len=7)
     x = np.array([[0, 0, 3, 4, 5, 6, 7], [2, 3, 4, 0, 0, 0, 0]], dtype="int32")
     probability = np.asarray(model.predict(x, verbose=0))
@@ -177,6 +178,7 @@ def test_build_model_for_every_option(options, tmp_path):
     names = [layer.__class__.__name__ for layer in model.layers]
     recurrent = "Bidirectional" if options["bidirectional"] else {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[options["cell"]]
     assert names.count(recurrent) == 2 and names[0] == "Embedding" and names[1] == "SpatialDropout1D"
+    assert names[2] == "Dropout" and model.layers[2].noise_shape == (None, None, 1)  # word dropout: whole steps
     assert model.layers[0].mask_zero == options["mask_padding"]
     pooled = {"last": None, "mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}[options["pooling"]]
     assert (pooled in names) if pooled else not any("Pooling" in name for name in names)
