@@ -9,7 +9,8 @@
 # chosen preset (README, "Presets and results"). Every candidate sets every varied param.
 set -euo pipefail
 
-common=(-S train.adversarial=0.0 -S train.word_dropout=0.0 -S train.units=32 -S train.embedding_dropout=0.5 -S train.epochs=6)
+common=(-S train.adversarial=0.0 -S train.word_dropout=0.0 -S train.units=32 -S train.embedding_dropout=0.5 -S train.epochs=6
+        -S train.early_stopping=2)
 candidates=(
   "teacher-only"
   "adversarial-0.3     -S train.adversarial=0.3"
