@@ -21,14 +21,5 @@ candidates=(
 )
 
 printf 'name\tval_accuracy\tkept_epoch\tepochs\ttraining_minutes\n'
-for candidate in "${candidates[@]}"; do
-  read -r name overrides <<< "$candidate"
-  # shellcheck disable=SC2086  # the overrides are separate -S arguments
-  dvc exp run -q -n "$name" "${common[@]}" $overrides >&2
-  python - "$name" <<'PY'
-import json, sys
-evaluated, trained = (json.load(open(f"metrics/{name}.json")) for name in ("eval", "train"))
-print(sys.argv[1], evaluated["val"]["accuracy"], trained["kept_epoch"], trained["epochs"],
-      round(trained["seconds"] / 60, 1), sep="\t")
-PY
-done
+source "$(dirname "$0")/candidates.sh"
+run_candidates '(evaluated["val"]["accuracy"], trained["kept_epoch"], trained["epochs"], round(trained["seconds"] / 60, 1))' "${candidates[@]}"

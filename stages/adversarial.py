@@ -21,8 +21,8 @@ def perturbation_classes():
     import keras
 
     class EmbeddingPerturbation(keras.layers.Layer):
-        """Identity, except inside the adversarial step: adds `delta` to the embedded reviews, and
-        measures their mean word-vector length (padding left out)."""
+        """Identity, except inside the adversarial step (`delta` set, zeros in its clean pass): adds
+        `delta` to the embedded reviews and measures their mean word-vector length (padding left out)."""
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
@@ -31,10 +31,12 @@ def perturbation_classes():
             self.word_length = None
 
         def call(self, embedded, mask=None):
+            if self.delta is None:  # prediction, validation: nothing to measure or add
+                return embedded
             lengths = jnp.sqrt(jnp.sum(embedded * embedded, axis=-1))
             words = jnp.ones_like(lengths) if mask is None else mask.astype(lengths.dtype)
             self.word_length = jax.lax.stop_gradient(jnp.sum(lengths * words) / jnp.maximum(jnp.sum(words), 1.0))
-            return embedded if self.delta is None else embedded + self.delta
+            return embedded + self.delta
 
     class AdversarialSequential(keras.Sequential):
         """A Sequential whose JAX training step adds the loss on adversarially moved embeddings."""
