@@ -33,6 +33,9 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 STORE_ATTEMPTS = 3
 STORE_RETRY_PAUSE_S = 2.0
 _BUSY = re.compile(r"database is (locked|busy)", re.IGNORECASE)
+# MLflow's SQL store looks a dataset up, then inserts it: two runs logging the same new dataset at
+# once (a queued sweep on a shared server) both insert, and the later one hits the unique key.
+_DUPLICATE = re.compile(r"duplicate key|UniqueViolation|UNIQUE constraint failed", re.IGNORECASE)
 # MLflow logs the full traceback of every SQLite error before raising it: noise around our one line.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
@@ -217,7 +220,13 @@ def log_dataset(features, targets, source: Path, context: str) -> None:
     """Log arrays as a dataset input of the active run; MLflow records their digest."""
     with warnings.catch_warnings(action="ignore", category=UserWarning):  # MLflow: "source ... multiple ways"
         dataset = mlflow.data.from_numpy(features, targets=targets, source=str(source), name=Path(source).stem)
-    mlflow.log_input(dataset, context=context)
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException as exc:  # on a retry the lookup finds the other run's row
+            if attempt == STORE_ATTEMPTS or not _DUPLICATE.search(str(exc)):
+                raise
 
 
 def epoch_metrics():

@@ -94,13 +94,20 @@ def queue_finished(project: Path, timeout: float) -> str:
     raise AssertionError(f"the queue did not finish in {timeout} s:\n{status}")
 
 
+def failed_task_logs(project: Path, status: str) -> str:
+    """The status table, then the log of each task that did not succeed (`dvc queue logs` takes one task)."""
+    tasks = [line.split()[0] for line in status.splitlines()[1:] if line.split() and line.split()[-1] == "Failed"]
+    logs = [sh(["dvc", "queue", "logs", task], project, check=False) for task in tasks]
+    return status + "".join(f"\n--- {task}\n{log.stdout}{log.stderr}" for task, log in zip(tasks, logs))
+
+
 def test_queued_sweep_lands_every_experiment_in_the_project_store(clone):
     project = clone()  # an empty store: the two experiments race to create it
     # A sweep of an option whose model differs in training only (stages.adversarial): each saved model evaluates.
     sh(["dvc", "exp", "run", "--queue", "-S", "train.adversarial=0.2,0.4"], project)
     sh(["dvc", "queue", "start", "-j", "2"], project)
     status = queue_finished(project, timeout=480)
-    assert status.count("Success") == 2, status + sh(["dvc", "queue", "logs", "-f"], project, check=False).stdout
+    assert status.count("Success") == 2, failed_task_logs(project, status)
 
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], project).stdout)
     experiments = {exp["name"]: exp["revs"][0]["data"] for rev in shown for exp in rev.get("experiments") or []}

@@ -8,14 +8,19 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 from helpers import Server, free_port, sh
-from test_experiments import queue_finished
+from test_experiments import failed_task_logs, queue_finished
 from test_mlflow_server import MODEL_NAME
+from stages import tracking
 
 pytestmark = pytest.mark.slow
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's postgresql package (.ci/run installs it)
@@ -71,7 +76,7 @@ def test_queued_sweep_lands_every_run_and_model_version_on_a_postgres_server(clo
         sh(["dvc", "exp", "run", "--queue", "-S", f"train.units={units}"], project, **uri)
     sh(["dvc", "queue", "start", "-j", "2"], project, **uri)  # the queue's workers inherit the server's URI
     status = queue_finished(project, timeout=600)
-    assert status.count("Success") == 4, status + sh(["dvc", "queue", "logs", "-f"], project, check=False).stdout
+    assert status.count("Success") == 4, failed_task_logs(project, status)
 
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], project).stdout)
     experiments = {exp["name"]: exp["revs"][0]["data"] for rev in shown for exp in rev.get("experiments") or []}
@@ -92,3 +97,26 @@ def test_queued_sweep_lands_every_run_and_model_version_on_a_postgres_server(clo
     assert sorted(int(version.version) for version in versions) == [1, 2, 3, 4]
     assert sorted(version.run_id for version in versions) == sorted(run.info.run_id for run in runs)
     assert not (project / "mlflow.db").exists()  # nothing went to a local store instead
+
+
+def test_runs_logging_the_same_new_dataset_at_once_each_record_it(postgres_server, monkeypatch):
+    """A sweep's experiments log the same padded data as they start: MLflow looks the dataset up and
+    then inserts it, so runs released together all insert it and all but one hit its unique key."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres_server.url)
+    experiment_id = tracking.use_experiment("same-dataset-at-once")
+    features, targets = np.arange(24).reshape(8, 3), np.array([0, 1] * 4)
+    together = threading.Barrier(8)
+
+    def start_and_log(_) -> str:
+        with mlflow.start_run(experiment_id=experiment_id) as run:  # MLflow keeps a run per thread
+            together.wait()
+            tracking.log_dataset(features, targets, Path("data/padded/train.npz"), context="training")
+            return run.info.run_id
+
+    with ThreadPoolExecutor(8) as pool:
+        run_ids = list(pool.map(start_and_log, range(8)))
+    client = MlflowClient(tracking_uri=postgres_server.url)
+    logged = [client.get_run(run_id).inputs.dataset_inputs for run_id in run_ids]
+    assert [len(inputs) for inputs in logged] == [1] * 8
+    assert len({inputs[0].dataset.digest for inputs in logged}) == 1
+    assert {inputs[0].tags[0].value for inputs in logged} == {"training"}
