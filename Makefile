@@ -29,7 +29,7 @@ $(VENV)/.installed-$(ACCEL): $(LOCK) requirements.lock
 # Params are checked before DVC touches any output. PRESET=best applies presets/best.yaml first.
 repro: setup
 	$(if $(PRESET),$(BIN)/python -m stages.preset presets/$(PRESET).yaml)
-	$(BIN)/python -m stages.common params.yaml
+	$(BIN)/python -m stages.params params.yaml
 	$(BIN)/dvc repro
 
 test: setup

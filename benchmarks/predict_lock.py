@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd()))
 
-from stages.common import load_params  # noqa: E402
+from stages.params import load_params  # noqa: E402
 from stages.serving import SentimentClassifier  # noqa: E402
 from stages.text import texts_to_padded  # noqa: E402
 

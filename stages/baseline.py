@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 from stages import tracking
-from stages.common import Params, load_params, param_values, run, write_text_atomic
+from stages.common import run
 from stages.data import SHORT_SPLIT, SPLITS, read_split, short_reviews
 from stages.linear import RUN_NAMES, build_classifier
+from stages.outputs import write_text_atomic
+from stages.params import Params, load_params, param_values
 from stages.scoring import SCORED_SPLITS, scores
 
 PARAMS = ("baseline", "evaluate.threshold", "mlflow.experiment_name")

@@ -10,7 +10,8 @@ import re
 import socket
 from dataclasses import dataclass
 
-from stages.common import PipelineError, TrainParams, quiet_incidental_tensorflow
+from stages.common import PipelineError, quiet_incidental_tensorflow
+from stages.params import TrainParams
 
 CPU_DEVICES_ENV = "TRAIN_CPU_DEVICES"
 # What each backend's multi-worker setup reads on every host.

@@ -12,9 +12,11 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from stages import batches, lineage, plots, registry, serving, tracking
-from stages.common import PARAMS_FILE, Params, load_params, param_values, run, staged_outputs
+from stages.common import run
 from stages.data import load_padded
 from stages.devices import use_backend
+from stages.outputs import staged_outputs
+from stages.params import PARAMS_FILE, Params, load_params, param_values
 from stages.scoring import SCORED_SPLITS, scores
 from stages.text import Vocabulary
 

@@ -23,7 +23,9 @@ import requests
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
-from stages.common import FetchParams, PipelineError, atomic_path, load_params, run
+from stages.common import PipelineError, run
+from stages.outputs import atomic_path
+from stages.params import FetchParams, load_params
 
 PARAMS = ("fetch",)  # dvc.yaml's params of this stage (a test compares)
 

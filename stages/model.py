@@ -3,7 +3,7 @@ guard that stops its training when the loss diverges."""
 
 from __future__ import annotations
 
-from stages.common import TrainParams
+from stages.params import TrainParams
 
 RNN_LAYERS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}

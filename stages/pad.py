@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import PadParams, atomic_path, load_params, quiet_incidental_tensorflow, run
+from stages.common import quiet_incidental_tensorflow, run
 from stages.data import SHORT_SPLIT, SPLITS, read_split, short_reviews
+from stages.outputs import atomic_path
+from stages.params import PadParams, load_params
 from stages.text import Vocabulary, texts_to_padded
 
 PARAMS = ("pad",)  # dvc.yaml's params of this stage (a test compares)

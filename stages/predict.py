@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from stages.common import PipelineError, load_params, run
+from stages.common import PipelineError, run
+from stages.params import load_params
 
 DEFAULT_MODEL = Path("models/model.keras")
 DEFAULT_VOCABULARY = Path("data/padded/vocab.json")

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from stages.common import PARAMS_FILE, PipelineError, load_params, read_params_file, run, write_text_atomic
+from stages.common import PipelineError, run
+from stages.outputs import write_text_atomic
+from stages.params import PARAMS_FILE, load_params, read_params_file
 
 
 def merge(target: dict, changes: dict, prefix: str = "") -> None:

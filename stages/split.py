@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stages.common import PipelineError, SplitParams, atomic_path, load_params, run
+from stages.common import PipelineError, run
+from stages.outputs import atomic_path
+from stages.params import SplitParams, load_params
 
 PARAMS = ("split",)  # dvc.yaml's params of this stage (a test compares)
 

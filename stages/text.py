@@ -11,7 +11,8 @@ from typing import Iterable
 
 import numpy as np
 
-from stages.common import PipelineError, write_text_atomic
+from stages.common import PipelineError
+from stages.outputs import write_text_atomic
 
 PAD_ID, OOV_ID = 0, 1
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"

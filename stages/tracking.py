@@ -17,7 +17,8 @@ from typing import Iterator
 
 import filelock
 
-from stages.common import PipelineError, redact, write_text_atomic  # noqa: F401  (redact: tracking.redact)
+from stages.common import PipelineError, redact  # noqa: F401  (redact: tracking.redact)
+from stages.outputs import write_text_atomic
 
 # Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
 # on an unreachable server. A user's own setting wins.

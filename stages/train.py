@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 
 from stages import adversarial, batches, lineage, plots, tracking
-from stages.common import Params, PipelineError, load_params, param_values, run, staged_outputs
+from stages.common import PipelineError, run
 from stages.data import load_padded, with_unlabeled
 from stages.devices import Placement, cluster, distribution, prepare_devices, use_backend
 from stages.model import build_model, terminate_on_nan
+from stages.outputs import staged_outputs
+from stages.params import Params, load_params, param_values
 from stages.text import Vocabulary
 
 PARAMS = ("train", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 
 from stages import tracking
-from stages.common import PipelineError, load_params, run
+from stages.common import PipelineError, run
+from stages.params import load_params
 
 
 def main() -> None:

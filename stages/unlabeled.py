@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import Params, atomic_path, load_params, param_values, run, write_text_atomic
+from stages.common import run
+from stages.outputs import atomic_path, write_text_atomic
+from stages.params import Params, load_params, param_values
 
 PARAMS = ("unlabeled", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
 LABELED_FILE = "labeled_by_teacher.npz"  # x: the unlabeled reviews' token ids, p: the teacher's P(positive)
@@ -28,12 +30,12 @@ def save_labeled(path: Path, x: np.ndarray, probability: np.ndarray) -> None:
 
 
 def label_with_teacher(params: Params, train_split: Path, unlabeled_reviews: Path, vocabulary_path: Path, out_dir: Path) -> None:
+    import pandas as pd
+
     from stages import tracking
     from stages.data import read_split
     from stages.linear import build_classifier
     from stages.text import Vocabulary, texts_to_padded
-
-    import pandas as pd
 
     teacher = params.unlabeled
     train = read_split(train_split.parent, train_split.stem, ["text", "label"])

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, SHARED_ARCHIVE, TINY_PARAMS, edit_params, make_project, sh
-from stages.common import PipelineError, load_params
+from stages.common import PipelineError
+from stages.params import load_params
 from stages.fetch import ARCHIVE_ENV, cached_archive
 
 

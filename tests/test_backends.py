@@ -7,7 +7,7 @@ import json
 from mlflow import MlflowClient
 
 from helpers import ROOT, sh
-from stages.common import load_params
+from stages.params import load_params
 
 
 def test_default_backend_is_jax():

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from helpers import ROOT, make_project, review_members, sh, write_archive
-from stages.common import FetchParams, PipelineError
+from stages.common import PipelineError
+from stages.params import FetchParams
 from stages.fetch import CACHE_ENV, cached_archive, download, read_reviews
 
 pytestmark = pytest.mark.fast  # tiny archives and a local server: no real archive needed

@@ -11,7 +11,8 @@ from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
 from helpers import BIN, ROOT, edit_params, sh
-from stages.common import PipelineError, load_params
+from stages.common import PipelineError
+from stages.params import load_params
 
 BAD_EDITS = [
     ({"train": {"units": 0}}, "train.units"),
@@ -83,7 +84,7 @@ def test_registered_model_names_are_checked_by_mlflows_own_rule(name):
     from mlflow.exceptions import MlflowException
     from mlflow.utils.validation import _validate_model_name
 
-    from stages.common import MAX_MODEL_NAME_LENGTH, registered_model_name_problem
+    from stages.params import MAX_MODEL_NAME_LENGTH, registered_model_name_problem
 
     try:
         _validate_model_name(name)
@@ -109,7 +110,7 @@ def test_settings_that_cannot_fit_in_memory_are_refused_before_training(tmp_path
 @pytest.mark.fast
 @pytest.mark.parametrize("preset", sorted(path.name for path in (ROOT / "presets").glob("*.yaml")))
 def test_every_preset_fits_in_memory_with_room_to_spare(tmp_path, preset):
-    from stages.common import machine_memory, memory_estimate
+    from stages.params import machine_memory, memory_estimate
     from stages.preset import apply_preset
 
     params = tmp_path / "params.yaml"
@@ -126,7 +127,7 @@ def test_the_smallest_allowed_split_holds_both_classes():
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from stages.common import CLASSES, MIN_PER_CLASS, MIN_SPLIT_SIZE, TRAIN_REVIEWS
+    from stages.params import CLASSES, MIN_PER_CLASS, MIN_SPLIT_SIZE, TRAIN_REVIEWS
 
     labels = np.repeat([0, 1], TRAIN_REVIEWS // CLASSES)
     for seed in range(5):
@@ -195,11 +196,11 @@ def test_bad_params_text_is_one_line_saying_what_is_wrong(tmp_path, edit, messag
 
 @pytest.mark.fast
 def test_the_check_command_says_ok_or_one_line_and_exit_1(tmp_path):
-    assert sh(["python", "-m", "stages.common"], ROOT).stdout.strip() == "params.yaml: ok"
+    assert sh(["python", "-m", "stages.params"], ROOT).stdout.strip() == "params.yaml: ok"
     params = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", params)
     edit_params(params, {"train": {"units": 0}})
-    result = sh(["python", "-m", "stages.common", str(params)], ROOT, check=False)
+    result = sh(["python", "-m", "stages.params", str(params)], ROOT, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr == f"error: {params}: train.units: Input should be greater than 0 (got 0)\n"
 

@@ -13,8 +13,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")  # the project's default, before K
 
 from helpers import ROOT, project_imports  # noqa: E402
 from stages import lineage, registry  # noqa: E402
-from stages.common import Params, PipelineError, TrainParams, load_params, param_values  # noqa: E402
+from stages.common import PipelineError  # noqa: E402
 from stages.model import build_model  # noqa: E402
+from stages.params import Params, TrainParams, load_params, param_values  # noqa: E402
 from stages.preset import merge  # noqa: E402
 from stages.scoring import scores  # noqa: E402
 from stages.text import OOV_ID, PAD_ID, Vocabulary, terms, texts_to_padded, tokenize  # noqa: E402
