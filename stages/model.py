@@ -4,6 +4,7 @@ guard that stops its training when the loss diverges."""
 from __future__ import annotations
 
 from stages.params import TrainParams
+from stages.pooling import masked_max_pooling_class
 
 RNN_LAYERS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
@@ -47,7 +48,10 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
         model.add(layers.Bidirectional(cell) if params.bidirectional else cell)
     if params.pooling != "last":
         # Pooling over every step's output: the review's strongest cues, wherever they are.
-        model.add(getattr(layers, POOLING_LAYERS[params.pooling])())
+        if params.pooling == "max" and params.mask_padding:  # Keras' own max would count the padding
+            model.add(masked_max_pooling_class()())
+        else:
+            model.add(getattr(layers, POOLING_LAYERS[params.pooling])())
     if params.output_dropout:
         model.add(layers.Dropout(params.output_dropout))
     model.add(layers.Dense(1, activation="sigmoid"))

@@ -14,7 +14,7 @@ from stages import tracking
 STAGES_DIR = Path(__file__).resolve().parent
 # The modules the logged model runs (serving_model.py and what it imports; a test checks the list),
 # bundled with it so that it needs nothing from a checkout.
-BUNDLED_MODULES = ("__init__", "batches", "common", "outputs", "text", "serving", "serving_model")
+BUNDLED_MODULES = ("__init__", "batches", "common", "outputs", "pooling", "text", "serving", "serving_model")
 # What the logged model needs at serving time, pinned to the versions installed here (the lock's),
 # so MLflow need not infer them by importing the model in a subprocess.
 SERVING_PACKAGES = ("mlflow", "keras", "numpy", "pandas", "pydantic", "ruamel.yaml")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from stages import batches
 from stages.common import PipelineError, quiet_incidental_tensorflow
+from stages.pooling import masked_max_pooling_class
 from stages.text import OOV_ID, Vocabulary, texts_to_padded
 
 # Reviews per model call. Large batches amortise the per-step cost of the recurrent loop: on 10,000
@@ -35,6 +36,7 @@ def load_keras_model(path: Path | str):
         raise PipelineError(f"{path}: cannot load the model: not found")
     if not zipfile.is_zipfile(path):
         raise PipelineError(f"{path}: cannot load the model: not a Keras model file (damaged, or not a .keras zip)")
+    masked_max_pooling_class()  # registered: the one layer of the project's own a model can hold
     try:
         with _weights_start_at_zero():
             return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -181,7 +181,8 @@ def test_build_model_for_every_option(options, tmp_path):
     assert names.count(recurrent) == 2 and names[0] == "Embedding" and names[1] == "SpatialDropout1D"
     assert names[2] == "Dropout" and model.layers[2].noise_shape == (None, None, 1)  # word dropout: whole steps
     assert model.layers[0].mask_zero == options["mask_padding"]
-    pooled = {"last": None, "mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}[options["pooling"]]
+    max_pooling = "MaskedGlobalMaxPooling1D" if options["mask_padding"] else "GlobalMaxPooling1D"
+    pooled = {"last": None, "mean": "GlobalAveragePooling1D", "max": max_pooling}[options["pooling"]]
     assert (pooled in names) if pooled else not any("Pooling" in name for name in names)
     assert model.optimizer.clipnorm == 1.0
     # Loaded for prediction, weights drawn as zeros first (a cold start's shortcut), it is the same model.
@@ -201,11 +202,19 @@ def test_the_default_model_is_the_classic_one():
     assert model.optimizer.__class__.__name__ == "RMSprop"
 
 
-def test_masked_model_ignores_the_padding():
-    params = DEFAULT_TRAIN.model_copy(update=dict(cell="gru", mask_padding=True, pooling="mean", units=4, embedding_dim=3))
-    model = build_model(params, vocabulary_size=20, max_len=6)
-    short = np.array([[3, 4, 5, 0, 0, 0]], dtype="int32")
-    assert np.allclose(model.predict(short, verbose=0), model.predict(short[:, :3], verbose=0), atol=1e-6)
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masked_model_ignores_the_padding(pooling, bidirectional):
+    """A review scores the same whatever padding its batch gives it (bucketing relies on it)."""
+    params = DEFAULT_TRAIN.model_copy(update=dict(cell="gru", mask_padding=True, pooling=pooling, units=4, embedding_dim=3,
+                                                  bidirectional=bidirectional))
+    model = build_model(params, vocabulary_size=20, max_len=None)
+    post = np.array([[3, 4, 5, 0, 0, 0, 0, 0, 0]], dtype="int32")
+    pre = post[:, ::-1].copy()
+    pre[0, -3:] = [3, 4, 5]
+    alone = np.asarray(model.predict(post[:, :3], verbose=0))
+    for padded in (post, pre, post[:, :4]):
+        np.testing.assert_allclose(np.asarray(model.predict(padded, verbose=0)), alone, atol=1e-6)
 
 
 def test_adversarial_training_adds_the_loss_of_worse_embeddings_and_saves_the_plain_model(tmp_path):
