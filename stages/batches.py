@@ -43,20 +43,24 @@ def cut(x: np.ndarray, length: int, padding: str) -> np.ndarray:
     return x[:, :length] if padding == "post" else x[:, x.shape[1] - length:]
 
 
+def masks_padding(model) -> bool:
+    return bool(getattr(model.layers[0], "mask_zero", False))
+
+
 def reads_any_length(model) -> bool:
     """A model that masks padding and was built for reviews of any length (as train builds it then)."""
-    return bool(getattr(model.layers[0], "mask_zero", False)) and model.input_shape[1] is None
+    return masks_padding(model) and model.input_shape[1] is None
 
 
 def predict(model, x: np.ndarray, padding: str, batch_size: int) -> np.ndarray:
     """model.predict, in length buckets if the model masks padding (the same result, less padding
     read), as float64 probabilities in the rows' order."""
-    if not reads_any_length(model) or len(x) == 0:
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).ravel().astype("float64")
     empty = review_lengths(x) == 0
-    if empty.any():  # all padding, all masked: the mean over no step is 0/0; read it as one unknown word
+    if masks_padding(model) and empty.any():  # all masked: the mean over no step is 0/0; read one unknown word
         x = x.copy()
         x[empty, 0 if padding == "post" else -1] = OOV_ID
+    if not reads_any_length(model) or len(x) == 0:
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).ravel().astype("float64")
     probability = np.empty(len(x), dtype="float64")
     for rows, length in plan(x, batch_size):
         probability[rows] = np.asarray(model.predict_on_batch(cut(x[rows], length, padding))).ravel()

@@ -313,6 +313,22 @@ def test_bucketed_prediction_equals_the_full_length_one_for_the_same_weights(pad
     np.testing.assert_allclose(batches.predict(model, x, padding, batch_size=3), full, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("max_len", [None, 8], ids=["any-length", "fixed-length"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_a_review_of_nothing_but_padding_gets_a_probability(pooling, max_len):
+    """A review with no term the tokenizer keeps ("<br />") is all padding; a masked model would
+    average over no step (NaN). It is answered as one unknown word, whether or not the model was
+    built for bucketed batches (train.buckets 0, or a distributed run, builds it for max_len)."""
+    from stages import batches
+
+    params = DEFAULT_TRAIN.model_copy(update=dict(cell="gru", mask_padding=True, pooling=pooling, units=4, embedding_dim=3))
+    model = build_model(params, vocabulary_size=20, max_len=max_len)
+    x = np.array([[0] * 8, [3, 4, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]], dtype="int32")
+    probability = batches.predict(model, x, "post", batch_size=4)
+    assert np.isfinite(probability).all()
+    assert probability[0] == pytest.approx(probability[2], abs=1e-6)  # as if it read one unknown word
+
+
 def test_buckets_cover_every_review_once_within_max_len_and_repeat_with_the_seed():
     from stages import batches
 
