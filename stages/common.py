@@ -21,6 +21,10 @@ def quiet_incidental_tensorflow() -> None:
 class PipelineError(Exception):
     """A problem the user can fix; reported as one line, never a traceback."""
 
+    # After the line, end the process at once, without the interpreter's exit hooks: for an error
+    # after which a hook would wait on something gone (JAX's distributed shutdown, on a dead peer).
+    exit_at_once = False
+
 
 _URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
 
@@ -49,6 +53,10 @@ def run(main: Callable[[], None]) -> None:
         main()
     except PipelineError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
+        if exc.exit_at_once:  # every `with` block has unwound: the run ended FAILED, temp files gone
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT

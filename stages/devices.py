@@ -185,8 +185,12 @@ class Placement:
         except Exception as exc:
             if not _is_collective_error(exc):
                 raise
-            raise PipelineError(f"train.distribute: multi_worker: {self._lost_peer(str(exc))} stopped responding, "
-                                f"training stopped ({type(exc).__name__})") from None
+            error = PipelineError(f"train.distribute: multi_worker: {self._lost_peer(str(exc))} stopped responding, "
+                                  f"training stopped ({type(exc).__name__})")
+            # JAX's exit hook (jax.distributed.shutdown) would wait 100 s for the dead peer's
+            # heartbeat, then XLA aborts the process (exit 134).
+            error.exit_at_once = self.strategy is None
+            raise error from None
 
     def _lost_peer(self, message: str) -> str:
         """The worker that is gone: the one the error names, the only other one, or the one whose

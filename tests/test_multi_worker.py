@@ -87,11 +87,18 @@ def test_two_tensorflow_workers_train_like_one_process_and_only_the_chief_writes
     assert len(epoch_line) == 1 and f"val_accuracy: {summary['final_val_accuracy']:.4f}" in epoch_line[0]
 
 
-def test_a_worker_that_dies_stops_the_chief_in_one_line_and_fails_its_run(clone, tmp_path):
-    params = {"train": {"backend": "tensorflow", "distribute": "multi_worker", "epochs": 3}}
+# JAX: few, large batches (each Gloo step costs about a second here, see below).
+DYING = {"tensorflow": {"epochs": 3}, "jax": {"epochs": 3, "batch_size": 1000, "learning_rate": 0.01}}
+
+
+@pytest.mark.parametrize("backend", sorted(DYING))
+def test_a_worker_that_dies_stops_the_chief_in_one_line_and_fails_its_run(clone, tmp_path, backend):
+    """Exit 1 in one line, soon: on JAX also without waiting in jax.distributed's exit hook for the
+    dead peer (100 s, then an XLA abort, exit 134)."""
+    params = {"train": {"backend": backend, "distribute": "multi_worker", **DYING[backend]}}
     chief, other = clone(params, name="chief"), clone(params, name="other-host")
     old_model = (chief / "models/model.keras").read_bytes()
-    workers = start_workers([chief, other], "tensorflow", tmp_path / "logs")
+    workers = start_workers([chief, other], backend, tmp_path / "logs")
     try:
         deadline = time.monotonic() + 300
         while "Epoch 2/3" not in (tmp_path / "logs/0.out").read_text():  # a first epoch went by together
