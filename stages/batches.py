@@ -55,10 +55,11 @@ def reads_any_length(model) -> bool:
 def predict(model, x: np.ndarray, padding: str, batch_size: int) -> np.ndarray:
     """model.predict, in length buckets if the model masks padding (the same result, less padding
     read), as float64 probabilities in the rows' order."""
-    empty = review_lengths(x) == 0
-    if masks_padding(model) and empty.any():  # all masked: the mean over no step is 0/0; read one unknown word
-        x = x.copy()
-        x[empty, 0 if padding == "post" else -1] = OOV_ID
+    if masks_padding(model):  # an all-padding review is all masked: the mean over no step is 0/0
+        empty = review_lengths(x) == 0
+        if empty.any():  # read it as one unknown word
+            x = x.copy()
+            x[empty, 0 if padding == "post" else -1] = OOV_ID
     if not reads_any_length(model) or len(x) == 0:
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).ravel().astype("float64")
     probability = np.empty(len(x), dtype="float64")

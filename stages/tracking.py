@@ -73,13 +73,21 @@ def use_experiment(name: str) -> str:
     mlflow.set_tracking_uri(uri)
     if redact(uri) != uri:  # MLflow prints a run's URL when it ends: not with the password in it
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    try:
+        return _retried(lambda: _experiment_id(name, uri), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
+    except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
+        raise _store_error(uri, exc) from None
+
+
+def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
+    """action(), tried again (STORE_ATTEMPTS in all) while it fails with a message `transient` matches."""
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
-            return _experiment_id(name, uri)
-        except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
-            if attempt == STORE_ATTEMPTS or not _BUSY.search(str(exc)):
-                raise _store_error(uri, exc) from None
-            time.sleep(STORE_RETRY_PAUSE_S)
+            return action()
+        except Exception as exc:
+            if attempt == STORE_ATTEMPTS or not transient.search(str(exc)):
+                raise
+            time.sleep(pause_s)
 
 
 # MLflow 3.17's UI ignores `mlflow.experimentKind` (its workflow switch is always on): GenAI or
@@ -221,13 +229,7 @@ def log_dataset(features, targets, source: Path, context: str) -> None:
     """Log arrays as a dataset input of the active run; MLflow records their digest."""
     with warnings.catch_warnings(action="ignore", category=UserWarning):  # MLflow: "source ... multiple ways"
         dataset = mlflow.data.from_numpy(features, targets=targets, source=str(source), name=Path(source).stem)
-    for attempt in range(1, STORE_ATTEMPTS + 1):
-        try:
-            mlflow.log_input(dataset, context=context)
-            return
-        except MlflowException as exc:  # on a retry the lookup finds the other run's row
-            if attempt == STORE_ATTEMPTS or not _DUPLICATE.search(str(exc)):
-                raise
+    _retried(lambda: mlflow.log_input(dataset, context=context), _DUPLICATE)  # a retry finds the other run's row
 
 
 def epoch_metrics():
