@@ -1,7 +1,7 @@
-# make repro | make test | make test-fast | make ui | make serve | make bench | make workers  — each sets up .venv from requirements.lock first.
+# make repro | make test | make test-fast | make lint | make ui | make serve | make bench | make workers
+# — each sets up .venv from the locks first, and installs the project (src/imdb_rnn) into it, editable.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-PROJECT := $(dir $(abspath $(firstword $(MAKEFILE_LIST))))
 BIN := $(CURDIR)/$(VENV)/bin
 UI_PORT ?= 5000
 SERVE_PORT ?= 5002
@@ -16,34 +16,54 @@ $(if $(filter-out cpu cuda,$(ACCEL)),$(error ACCEL: expected cpu or cuda (got '$
 LOCK := $(if $(filter cuda,$(ACCEL)),requirements-cuda.lock,requirements.lock)
 N ?= 2
 
-.PHONY: setup repro test test-fast ui serve lock bench workers
+.PHONY: setup setup-test repro test test-fast lint format ui serve lock bench workers
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+QUIET := 2>&1 | { grep -vE "is ignored: it is neither|BetaConfiguration|\[tool.setuptools\]|warnings.warn" || true; }
 
 setup: $(VENV)/.installed-$(ACCEL)
+setup-test: $(VENV)/.installed-test
 
-$(VENV)/.installed-$(ACCEL): $(LOCK) requirements.lock
+# The pinned packages, then the project itself, editable and with no dependency resolution (--no-deps):
+# what runs is exactly the lock plus src/imdb_rnn.
+$(VENV)/.installed-$(ACCEL): $(LOCK) requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r $(LOCK) 2>&1 | { grep -v "is ignored: it is neither" || true; }
-	$(BIN)/python -m pip check --disable-pip-version-check >/dev/null
+	$(PIP) install --quiet --no-deps -r $(LOCK) $(QUIET)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e . $(QUIET)
+	$(PIP) check >/dev/null
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-$(ACCEL) requirements-test.lock
+	$(PIP) install --quiet --no-deps -r requirements-test.lock $(QUIET)
+	$(PIP) check >/dev/null
 	touch $@
 
 # Params are checked before DVC touches any output. PRESET=best applies presets/best.yaml first.
 repro: setup
-	$(if $(PRESET),$(BIN)/python -m stages.preset presets/$(PRESET).yaml)
-	$(BIN)/python -m stages.params params.yaml
+	$(if $(PRESET),$(BIN)/imdb-preset presets/$(PRESET).yaml)
+	$(BIN)/imdb-params params.yaml
 	$(BIN)/dvc repro
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest
 
-# Unit tests only (pytest -m fast): under a minute, no review archive needed.
-test-fast: setup
-	$(BIN)/python -m pytest -m fast
+# tests/unit only: a few minutes, no review archive needed.
+test-fast: setup-test
+	$(BIN)/python -m pytest tests/unit
+
+# ruff: the lint rules and the format of pyproject.toml ([tool.ruff]); `make format` rewrites.
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # Without MLflow's GenAI job workers (seven background processes that tracking does not use).
-# First prints where to go: the UI opens on GenAI, the link goes to the runs (stages/tracking.py);
+# First prints where to go: the UI opens on GenAI, the link goes to the runs (imdb_rnn/tracking/store.py);
 # outside the project (no params.yaml) that line is an error and the UI starts all the same.
 ui: setup
-	-MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db PYTHONPATH=$(PROJECT) $(BIN)/python -m stages.ui http://127.0.0.1:$(UI_PORT)
+	-MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(BIN)/imdb-ui http://127.0.0.1:$(UI_PORT)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 # The registered model over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.
@@ -55,8 +75,8 @@ workers: setup
 	scripts/local_workers.sh $(N)
 
 # Times the train stage against a bare Keras fit, the data stages and a no-op repro (benchmarks/README.md).
-bench: setup
-	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+bench: setup-test
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 # Re-pin every package after editing requirements.in.
 lock:

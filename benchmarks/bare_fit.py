@@ -1,6 +1,6 @@
 """The reference: the seed model as a user writes it by hand, Keras defaults on the TensorFlow backend.
 
-    python benchmarks/bare_fit.py data/padded --epochs 2 --json bare.json
+    python -m benchmarks.bare_fit data/padded --epochs 2 --json bare.json
 
 Reads the pipeline's padded reviews (train.npz, val.npz, vocab.json) and fits
 Embedding(vocabulary, 32) -> SimpleRNN(32) -> Dense(1, sigmoid) with rmsprop, batch 32: no XLA,
@@ -18,9 +18,9 @@ from pathlib import Path
 os.environ["KERAS_BACKEND"] = "tensorflow"  # the backend is fixed when Keras is first imported
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+from keras import layers
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -53,16 +53,25 @@ def main() -> None:
     vocabulary_size = len(json.loads((args.data_dir / "vocab.json").read_text())["tokens"])
 
     keras.utils.set_random_seed(args.seed)
-    model = keras.Sequential([
-        keras.Input(shape=(x_train.shape[1],), dtype="int32"),
-        layers.Embedding(vocabulary_size, 32),
-        layers.SimpleRNN(32),
-        layers.Dense(1, activation="sigmoid"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(x_train.shape[1],), dtype="int32"),
+            layers.Embedding(vocabulary_size, 32),
+            layers.SimpleRNN(32),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs,
-                        batch_size=args.batch_size, callbacks=[timer], verbose=2)
+    history = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        callbacks=[timer],
+        verbose=2,
+    )
     result = {
         "backend": keras.backend.backend(),
         "epoch_seconds": [round(s, 3) for s in timer.seconds],

@@ -1,6 +1,6 @@
 """Benchmark: the train stage against a bare Keras fit, the data stages, a no-op `dvc repro`.
 
-    IMDB_ARCHIVE=/path/to/aclImdb_v1.tar.gz make bench      # or: python benchmarks/bench.py
+    IMDB_ARCHIVE=/path/to/aclImdb_v1.tar.gz make bench      # or: python -m benchmarks.bench
 
 In a scratch copy of the project (git + DVC, default params, its own MLflow store) it
 1. times `dvc repro pad` (fetch from IMDB_ARCHIVE + split + pad, the real 50,000 reviews);
@@ -28,10 +28,10 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from imdb_rnn.runtime.errors import PipelineError
+from tests import helpers
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project's code and the helpers its tests use
-import helpers  # noqa: E402
-from stages.common import PipelineError  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TARGETS = {"speed-up": 4.0, "data_seconds": 30.0, "noop_seconds": 1.5, "train_rss_gib": 2.0, "val_points": 1.0}
@@ -85,11 +85,29 @@ def load() -> float:
 def bare_fit(project: Path, epochs: int, log_dir: Path, run: int) -> dict:
     result_file = log_dir / f"bare_{run}.json"
     load_before = load()
-    wall, _, rss = measured([sys.executable, str(ROOT / "benchmarks" / "bare_fit.py"), "data/padded",
-                          "--epochs", str(epochs), "--json", str(result_file)], project, log_dir / f"bare_{run}.log")
+    wall, _, rss = measured(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bare_fit.py"),
+            "data/padded",
+            "--epochs",
+            str(epochs),
+            "--json",
+            str(result_file),
+        ],
+        project,
+        log_dir / f"bare_{run}.log",
+    )
     result = json.loads(result_file.read_text())
-    return {"side": "bare", "run": run, "epoch_seconds": result["epoch_seconds"],
-            "val_accuracy": result["val_accuracy"][-1], "process_seconds": wall, "peak_rss": rss, "load": load_before}
+    return {
+        "side": "bare",
+        "run": run,
+        "epoch_seconds": result["epoch_seconds"],
+        "val_accuracy": result["val_accuracy"][-1],
+        "process_seconds": wall,
+        "peak_rss": rss,
+        "load": load_before,
+    }
 
 
 def project_fit(project: Path, log_dir: Path, run: int) -> dict:
@@ -97,8 +115,15 @@ def project_fit(project: Path, log_dir: Path, run: int) -> dict:
     load_before = load()
     wall, _, rss = measured(helpers.stage_cmd(project, "train"), project, log_dir / f"project_{run}.log")
     summary = json.loads((project / "metrics" / "train.json").read_text())
-    return {"side": "project", "run": run, "epoch_seconds": epoch_seconds(project, summary),
-            "val_accuracy": summary["final_val_accuracy"], "process_seconds": wall, "peak_rss": rss, "load": load_before}
+    return {
+        "side": "project",
+        "run": run,
+        "epoch_seconds": epoch_seconds(project, summary),
+        "val_accuracy": summary["final_val_accuracy"],
+        "process_seconds": wall,
+        "peak_rss": rss,
+        "load": load_before,
+    }
 
 
 def epoch_seconds(project: Path, summary: dict) -> list[float]:
@@ -127,9 +152,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each fit (default 2)")
     parser.add_argument("--repeats", type=int, default=2, help="bare/project pairs, alternated (default 2)")
     parser.add_argument("--noop-runs", type=int, default=5, help="no-op `dvc repro` runs (default 5)")
-    parser.add_argument("--set", type=parse_set, action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="change a param of the scratch project, e.g. --set train.backend=tensorflow")
-    parser.add_argument("--workdir", type=Path, help="keep the scratch project and logs here (default: a temp dir, removed)")
+    parser.add_argument(
+        "--set",
+        type=parse_set,
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="change a param of the scratch project, e.g. --set train.backend=tensorflow",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the scratch project and logs here (default: a temp dir, removed)"
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
     if not os.environ.get("IMDB_ARCHIVE"):
@@ -151,12 +184,14 @@ def main() -> None:
 
     runs = []
     for run in range(1, args.repeats + 1):
-        for fit in (lambda: bare_fit(project, args.epochs, log_dir, run), lambda: project_fit(project, log_dir, run)):
-            result = fit()
+        for result in (bare_fit(project, args.epochs, log_dir, run), project_fit(project, log_dir, run)):
             runs.append(result)
-            print(f"  run {run} {result['side']:7}  epochs {result['epoch_seconds']} s  val_accuracy "
-                  f"{result['val_accuracy']:.4f}  process {result['process_seconds']:.1f} s  "
-                  f"peak RSS {result['peak_rss'] / GIB:.2f} GiB  load {result['load']:.1f}", flush=True)
+            print(
+                f"  run {run} {result['side']:7}  epochs {result['epoch_seconds']} s  val_accuracy "
+                f"{result['val_accuracy']:.4f}  process {result['process_seconds']:.1f} s  "
+                f"peak RSS {result['peak_rss'] / GIB:.2f} GiB  load {result['load']:.1f}",
+                flush=True,
+            )
 
     subprocess.run(["dvc", "repro"], cwd=project, env=environment(), check=True, capture_output=True)
     noop, noop_cpu = [], []
@@ -172,38 +207,69 @@ def main() -> None:
     bare_mean, bare_later = per_epoch(bare)
     ours_mean, ours_later = per_epoch(ours)
     speedup = bare_mean / ours_mean
-    val_points = 100 * (statistics.median(r["val_accuracy"] for r in ours) - statistics.median(r["val_accuracy"] for r in bare))
+    val_points = 100 * (
+        statistics.median(r["val_accuracy"] for r in ours) - statistics.median(r["val_accuracy"] for r in bare)
+    )
     train_rss = max(r["peak_rss"] for r in ours)
     noop_median = statistics.median(noop)
     rows = int(params["split"]["train_size"])
     print()
-    print(f"train, {args.epochs} epochs of {rows:,} reviews, batch {params['train']['batch_size']}, "
-          f"max_len {params['pad']['max_len']}, {args.repeats} alternated runs each:")
+    print(
+        f"train, {args.epochs} epochs of {rows:,} reviews, batch {params['train']['batch_size']}, "
+        f"max_len {params['pad']['max_len']}, {args.repeats} alternated runs each:"
+    )
     ours_label = f"train stage (train.backend={params['train']['backend']}):"
-    print(f"  {'bare Keras fit (TensorFlow, defaults):':40} {bare_mean:6.2f} s/epoch"
-          + (f" (later epochs {bare_later:.2f})" if bare_later else ""))
-    print(f"  {ours_label:40} {ours_mean:6.2f} s/epoch"
-          + (f" (later epochs {ours_later:.2f})" if ours_later else ""))
-    print(f"  speed-up: {speedup:.1f}x" + (f" (later epochs {bare_later / ours_later:.1f}x)" if bare_later else "")
-          + f"  {verdict(speedup >= TARGETS['speed-up'])} (>= {TARGETS['speed-up']:g}x)")
-    print(f"  validation accuracy: bare {statistics.median(r['val_accuracy'] for r in bare):.4f}, "
-          f"train stage {statistics.median(r['val_accuracy'] for r in ours):.4f} ({val_points:+.1f} points)  "
-          f"{verdict(abs(val_points) <= TARGETS['val_points'])} (within {TARGETS['val_points']:g} point)")
-    print(f"fetch + split + pad: {data_seconds:.1f} s ({data_cpu:.1f} CPU s)  {verdict(data_seconds <= TARGETS['data_seconds'])} "
-          f"(<= {TARGETS['data_seconds']:g} s)")
-    print(f"no-op `dvc repro`: median {noop_median:.2f} s of {[round(s, 2) for s in noop]} "
-          f"({statistics.median(noop_cpu):.2f} CPU s)  "
-          f"{verdict(noop_median <= TARGETS['noop_seconds'])} (<= {TARGETS['noop_seconds']:g} s)")
-    print(f"train stage peak RSS: {train_rss / GIB:.2f} GiB (bare fit {max(r['peak_rss'] for r in bare) / GIB:.2f})  "
-          f"{verdict(train_rss <= TARGETS['train_rss_gib'] * GIB)} (<= {TARGETS['train_rss_gib']:g} GiB)")
+    print(
+        f"  {'bare Keras fit (TensorFlow, defaults):':40} {bare_mean:6.2f} s/epoch"
+        + (f" (later epochs {bare_later:.2f})" if bare_later else "")
+    )
+    print(f"  {ours_label:40} {ours_mean:6.2f} s/epoch" + (f" (later epochs {ours_later:.2f})" if ours_later else ""))
+    print(
+        f"  speed-up: {speedup:.1f}x"
+        + (f" (later epochs {bare_later / ours_later:.1f}x)" if bare_later else "")
+        + f"  {verdict(speedup >= TARGETS['speed-up'])} (>= {TARGETS['speed-up']:g}x)"
+    )
+    print(
+        f"  validation accuracy: bare {statistics.median(r['val_accuracy'] for r in bare):.4f}, "
+        f"train stage {statistics.median(r['val_accuracy'] for r in ours):.4f} ({val_points:+.1f} points)  "
+        f"{verdict(abs(val_points) <= TARGETS['val_points'])} (within {TARGETS['val_points']:g} point)"
+    )
+    print(
+        f"fetch + split + pad: {data_seconds:.1f} s ({data_cpu:.1f} CPU s)  "
+        f"{verdict(data_seconds <= TARGETS['data_seconds'])} "
+        f"(<= {TARGETS['data_seconds']:g} s)"
+    )
+    print(
+        f"no-op `dvc repro`: median {noop_median:.2f} s of {[round(s, 2) for s in noop]} "
+        f"({statistics.median(noop_cpu):.2f} CPU s)  "
+        f"{verdict(noop_median <= TARGETS['noop_seconds'])} (<= {TARGETS['noop_seconds']:g} s)"
+    )
+    print(
+        f"train stage peak RSS: {train_rss / GIB:.2f} GiB (bare fit {max(r['peak_rss'] for r in bare) / GIB:.2f})  "
+        f"{verdict(train_rss <= TARGETS['train_rss_gib'] * GIB)} (<= {TARGETS['train_rss_gib']:g} GiB)"
+    )
     print(f"load average now {load():.1f}")
 
     if args.json:
-        args.json.write_text(json.dumps({
-            "changes": changes, "runs": runs, "data_seconds": data_seconds, "data_cpu_seconds": data_cpu, "noop_seconds": noop, "noop_cpu_seconds": noop_cpu,
-            "bare_seconds_per_epoch": bare_mean, "project_seconds_per_epoch": ours_mean, "speedup": speedup,
-            "val_accuracy_points": val_points, "train_peak_rss": train_rss,
-        }, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "changes": changes,
+                    "runs": runs,
+                    "data_seconds": data_seconds,
+                    "data_cpu_seconds": data_cpu,
+                    "noop_seconds": noop,
+                    "noop_cpu_seconds": noop_cpu,
+                    "bare_seconds_per_epoch": bare_mean,
+                    "project_seconds_per_epoch": ours_mean,
+                    "speedup": speedup,
+                    "val_accuracy_points": val_points,
+                    "train_peak_rss": train_rss,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     if not args.workdir:
         shutil.rmtree(workdir)
 

@@ -1,7 +1,7 @@
 """Benchmark: the train stage with bucketed batches (train.buckets: 6) against full-length batches
 (train.buckets: 0), side by side on the same data, for a preset whose model masks padding.
 
-    IMDB_ARCHIVE=/path/to/aclImdb_v1.tar.gz python benchmarks/bucketing.py --preset best --epochs 2
+    IMDB_ARCHIVE=/path/to/aclImdb_v1.tar.gz python -m benchmarks.bucketing --preset best --epochs 2
 
 In a scratch copy of the project with the preset applied it runs `dvc repro pad`, then alternates
 full / bucketed runs of the train stage's own command (`--repeats` pairs, each its own process) and
@@ -18,8 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import GIB, ROOT, epoch_seconds, helpers, load, make_project, measured
 from ruamel.yaml import YAML
+
+from benchmarks.bench import GIB, ROOT, epoch_seconds, helpers, load, make_project, measured
 
 
 def train_run(project: Path, buckets: int, log: Path) -> dict:
@@ -27,8 +28,15 @@ def train_run(project: Path, buckets: int, log: Path) -> dict:
     load_before = load()
     wall, cpu, rss = measured(helpers.stage_cmd(project, "train"), project, log)
     summary = json.loads((project / "metrics" / "train.json").read_text())
-    return {"buckets": buckets, "epoch_seconds": epoch_seconds(project, summary), "val_accuracy": summary["final_val_accuracy"],
-            "process_seconds": wall, "cpu_seconds": cpu, "peak_rss": rss, "load": load_before}
+    return {
+        "buckets": buckets,
+        "epoch_seconds": epoch_seconds(project, summary),
+        "val_accuracy": summary["final_val_accuracy"],
+        "process_seconds": wall,
+        "cpu_seconds": cpu,
+        "peak_rss": rss,
+        "load": load_before,
+    }
 
 
 def main() -> None:
@@ -44,7 +52,10 @@ def main() -> None:
     preset = YAML(typ="safe", pure=True).load((ROOT / "presets" / f"{args.preset}.yaml").read_text())
     changes = {f"{section}.{key}": value for section, values in preset.items() for key, value in values.items()}
     make_project(project, {**changes, "train.epochs": args.epochs, "train.early_stopping": 0})
-    print(f"scratch project {project}; preset {args.preset}, {args.epochs} epochs; load {load():.1f} (2 cores)", flush=True)
+    print(
+        f"scratch project {project}; preset {args.preset}, {args.epochs} epochs; load {load():.1f} (2 cores)",
+        flush=True,
+    )
     data_seconds, _, _ = measured(["dvc", "repro", "pad"], project, logs / "data.log")
     print(f"fetch + split + pad: {data_seconds:.0f} s", flush=True)
 
@@ -53,9 +64,12 @@ def main() -> None:
         for buckets in (0, 6):
             result = train_run(project, buckets, logs / f"train_{buckets}_{repeat}.log")
             runs.append(result)
-            print(f"  buckets={buckets}: epochs {result['epoch_seconds']} s  val_accuracy {result['val_accuracy']:.4f}  "
-                  f"process {result['process_seconds']:.0f} s  peak RSS {result['peak_rss'] / GIB:.2f} GiB  load {result['load']:.1f}",
-                  flush=True)
+            print(
+                f"  buckets={buckets}: epochs {result['epoch_seconds']} s  val_accuracy {result['val_accuracy']:.4f}  "
+                f"process {result['process_seconds']:.0f} s  peak RSS {result['peak_rss'] / GIB:.2f} GiB  "
+                f"load {result['load']:.1f}",
+                flush=True,
+            )
 
     def per_epoch(buckets: int) -> tuple[float, float]:
         chosen = [r["epoch_seconds"] for r in runs if r["buckets"] == buckets]
@@ -64,12 +78,16 @@ def main() -> None:
 
     (full, full_later), (bucketed, bucketed_later) = per_epoch(0), per_epoch(6)
     val = {b: statistics.median(r["val_accuracy"] for r in runs if r["buckets"] == b) for b in (0, 6)}
-    print(f"\nfull length: {full:.1f} s/epoch (later epochs {full_later:.1f}); bucketed: {bucketed:.1f} s/epoch "
-          f"(later epochs {bucketed_later:.1f})")
-    print(f"speed-up: {full / bucketed:.2f}x (later epochs {full_later / bucketed_later:.2f}x); validation accuracy "
-          f"{val[0]:.4f} -> {val[6]:.4f} ({100 * (val[6] - val[0]):+.2f} points); peak RSS "
-          f"{max(r['peak_rss'] for r in runs if r['buckets'] == 0) / GIB:.2f} -> "
-          f"{max(r['peak_rss'] for r in runs if r['buckets'] == 6) / GIB:.2f} GiB")
+    print(
+        f"\nfull length: {full:.1f} s/epoch (later epochs {full_later:.1f}); bucketed: {bucketed:.1f} s/epoch "
+        f"(later epochs {bucketed_later:.1f})"
+    )
+    print(
+        f"speed-up: {full / bucketed:.2f}x (later epochs {full_later / bucketed_later:.2f}x); validation accuracy "
+        f"{val[0]:.4f} -> {val[6]:.4f} ({100 * (val[6] - val[0]):+.2f} points); peak RSS "
+        f"{max(r['peak_rss'] for r in runs if r['buckets'] == 0) / GIB:.2f} -> "
+        f"{max(r['peak_rss'] for r in runs if r['buckets'] == 6) / GIB:.2f} GiB"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: how quickly a stage stops when interrupted, and gives up on an MLflow store it cannot use.
 
-    python benchmarks/faults.py --project PATH      # PATH: a project after `dvc repro` (data/padded, models/)
+    python -m benchmarks.faults --project PATH      # PATH: a project after `dvc repro` (data/padded, models/)
 
 In a scratch copy of PATH (stages, params, data/padded, models, its MLflow store) it times, from the
 fault to the stage's exit:
@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.helpers import stage_cmd
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project's code and the helpers its tests use
-from helpers import stage_cmd  # noqa: E402
 
 BIN = Path(sys.executable).parent
 COPIED = ["stages", "dvc.yaml", "params.yaml", "data/padded", "models", "mlflow.db", "mlartifacts"]
@@ -42,17 +42,28 @@ def environment(**extra: str) -> dict[str, str]:
 
 def first_epoch_logged(store: Path, since_ms: int) -> bool:
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        query = "SELECT count(*) FROM runs JOIN metrics ON metrics.run_uuid = runs.run_uuid WHERE status = 'RUNNING' AND start_time >= ?"
+        query = (
+            "SELECT count(*) FROM runs JOIN metrics ON metrics.run_uuid = runs.run_uuid"
+            " WHERE status = 'RUNNING' AND start_time >= ?"
+        )
         return db.execute(query, (since_ms,)).fetchone()[0] > 0
 
 
 def time_interrupt(project: Path, signum: signal.Signals) -> float:
     started_ms = int(time.time() * 1000)
-    process = subprocess.Popen(stage_cmd(project, "train"), cwd=project, env=environment(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        stage_cmd(project, "train"),
+        cwd=project,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     while not first_epoch_logged(project / "mlflow.db", started_ms):
         if process.poll() is not None:
-            sys.exit(f"error: train exited {process.returncode} before its first epoch:\n{process.stderr.read()[-2000:]}")
+            sys.exit(
+                f"error: train exited {process.returncode} before its first epoch:\n{process.stderr.read()[-2000:]}"
+            )
         time.sleep(0.2)
     start = time.perf_counter()
     process.send_signal(signum)
@@ -62,7 +73,9 @@ def time_interrupt(project: Path, signum: signal.Signals) -> float:
 
 def time_failure(project: Path, **env: str) -> tuple[float, str]:
     start = time.perf_counter()
-    result = subprocess.run(stage_cmd(project, "evaluate"), cwd=project, env=environment(**env), capture_output=True, text=True)
+    result = subprocess.run(
+        stage_cmd(project, "evaluate"), cwd=project, env=environment(**env), capture_output=True, text=True
+    )
     return time.perf_counter() - start, result.stderr.strip().splitlines()[-1]
 
 

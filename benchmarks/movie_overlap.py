@@ -8,7 +8,7 @@ movie of each review from the archive's urls_*.txt (line i: the review with id i
 yardstick on the train split, scores the validation split by group, and with --model also the
 trained RNN. Validation only: test is never read here.
 
-  python benchmarks/movie_overlap.py --archive ../shared/data/aclImdb_v1_with_unsup.tar.gz \
+  python -m benchmarks.movie_overlap --archive ../shared/data/aclImdb_v1_with_unsup.tar.gz \
       --split-dir data/split --model models/model.keras --padded data/padded/val.npz
 """
 
@@ -20,11 +20,8 @@ import sys
 import tarfile
 from pathlib import Path
 
-import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stages.data import load_padded, read_split  # noqa: E402
-from stages.linear import build_classifier  # noqa: E402
+from imdb_rnn.data.splits import load_padded, read_split
+from imdb_rnn.models.baselines import build_classifier
 
 MOVIE = re.compile(r"title/(tt\d+)")
 
@@ -49,8 +46,8 @@ def main() -> None:
     movies = train_movies(args.archive)
     columns = ["review_id", "label", "text"]
     train, val = read_split(args.split_dir, "train", columns), read_split(args.split_dir, "val", columns)
-    seen = {movies[key] for key in zip(train["label"], train["review_id"])}
-    val["movie in train"] = [movies[key] in seen for key in zip(val["label"], val["review_id"])]
+    seen = {movies[key] for key in zip(train["label"], train["review_id"], strict=False)}
+    val["movie in train"] = [movies[key] in seen for key in zip(val["label"], val["review_id"], strict=False)]
     nbsvm = build_classifier("nbsvm", 3, min_df=1, max_features=None, C=1.0, max_iter=1000, seed=0)
     val["NBSVM"] = nbsvm.fit(train["text"], train["label"]).predict(val["text"]) == val["label"]
     scored = ["NBSVM"]

@@ -1,4 +1,4 @@
-"""Wall time of `python -m stages.predict --file` on 10,000 short reviews, start-up included.
+"""Wall time of `python -m imdb_rnn.cli.predict --file` on 10,000 short reviews, start-up included.
 
 Run in a project after `make repro` (it uses models/model.keras, data/padded/vocab.json and, for the
 reviews, data/split/test.parquet):
@@ -32,7 +32,7 @@ def main() -> None:
 
     texts = pd.read_parquet("data/split/test.parquet", columns=["text"])["text"].head(args.reviews)
     lines = [" ".join(text.split()[: args.words]) for text in texts]
-    command = [sys.executable, "-m", "stages.predict"]
+    command = [sys.executable, "-m", "imdb_rnn.cli.predict"]
     if args.model_uri:
         command += ["--model-uri", args.model_uri]
     timings = []
@@ -49,9 +49,11 @@ def main() -> None:
                 sys.exit(f"predict printed {len(result.stdout.splitlines())} lines for {len(lines)} reviews")
     words = sum(len(line.split()) for line in lines) / len(lines)
     median = statistics.median(timings)
-    print(f"{len(lines):,} reviews ({words:.1f} words on average), model {args.model_uri or 'models/model.keras'}: "
-          f"{median:.1f} s wall (median of {', '.join(f'{t:.1f}' for t in timings)}), "
-          f"{len(lines) / median:,.0f} reviews/s, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{len(lines):,} reviews ({words:.1f} words on average), model {args.model_uri or 'models/model.keras'}: "
+        f"{median:.1f} s wall (median of {', '.join(f'{t:.1f}' for t in timings)}), "
+        f"{len(lines) / median:,.0f} reviews/s, load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ classifier) against the same Keras call without it, alternated so that load on t
 
 Run in a project after `make repro` (models/model.keras, data/padded/vocab.json):
 
-    python benchmarks/predict_lock.py [--calls 300] [--threads 1]
+    python -m benchmarks.predict_lock [--calls 300] [--threads 1]
 
 With --threads N > 1, N threads call the classifier at once (the lock serializes them) and the
 bare Keras call is made from one thread only (from several it is not safe on JAX).
@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-sys.path.insert(0, str(Path.cwd()))
-
-from stages.params import load_params  # noqa: E402
-from stages.serving import SentimentClassifier  # noqa: E402
-from stages.text import texts_to_padded  # noqa: E402
+from imdb_rnn.data.text import texts_to_padded
+from imdb_rnn.runtime.params import load_params
+from imdb_rnn.serving.classifier import SentimentClassifier
 
 REVIEW = "A wonderful film, I loved it: moving, funny and beautifully acted."
 
@@ -50,15 +46,20 @@ def main() -> None:
             pass
         acquire.append(time.perf_counter() - start)
     ms = lambda values: f"{statistics.median(values) * 1e3:.3f} ms"  # noqa: E731
-    print(f"median of {args.calls} one-review calls: Keras predict {ms(bare)}, classifier.predict (lock, "
-          f"preprocessing, DataFrame) {ms(locked)}; an uncontended lock acquire+release {statistics.median(acquire) * 1e6:.2f} us")
+    print(
+        f"median of {args.calls} one-review calls: Keras predict {ms(bare)}, classifier.predict (lock, "
+        f"preprocessing, DataFrame) {ms(locked)}; "
+        f"an uncontended lock acquire+release {statistics.median(acquire) * 1e6:.2f} us"
+    )
     if args.threads > 1:
         start = time.perf_counter()
         with ThreadPoolExecutor(args.threads) as pool:
             list(pool.map(lambda _: classifier.predict([REVIEW]), range(args.calls)))
         threaded = time.perf_counter() - start
-        print(f"{args.calls} calls from {args.threads} threads: {threaded / args.calls * 1e3:.3f} ms per call "
-              f"(one thread, sequential: {ms(locked)})")
+        print(
+            f"{args.calls} calls from {args.threads} threads: {threaded / args.calls * 1e3:.3f} ms per call "
+            f"(one thread, sequential: {ms(locked)})"
+        )
 
 
 if __name__ == "__main__":

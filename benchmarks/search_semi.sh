@@ -3,7 +3,7 @@
 # candidate is one `dvc exp run` on top of the semi preset (the unlabeled stage is cached after the
 # first, so each costs one training). Run it in a scratch copy of the project, at low priority:
 #
-#     python -m stages.preset presets/semi.yaml && nice -n 10 benchmarks/search_semi.sh > search.tsv
+#     imdb-preset presets/semi.yaml && nice -n 10 benchmarks/search_semi.sh > search.tsv
 #
 # It prints validation accuracy only: the choice is made on it, and test is read once, for the
 # chosen preset (README, "Presets and results"). Every candidate sets every varied param.

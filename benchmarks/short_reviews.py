@@ -7,21 +7,19 @@ the validation split whole and cut to first sentences, side by side: the gap bet
 `val_short` that no training data closes is the part of the test/test_short gap that comes from the
 short input itself. Validation only: test is never read here.
 
-  python benchmarks/short_reviews.py --split-dir data/split
+  python -m benchmarks.short_reviews --split-dir data/split
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stages.data import read_split, short_reviews  # noqa: E402
-from stages.linear import build_classifier  # noqa: E402
+from imdb_rnn.data.splits import read_split, short_reviews
+from imdb_rnn.models.baselines import build_classifier
 
 
 def main() -> None:
@@ -32,19 +30,33 @@ def main() -> None:
     train = read_split(args.split_dir, "train", ["text", "label"])
     val = read_split(args.split_dir, "val", ["text", "label"])
     train_short, val_short = short_reviews(train), short_reviews(val)
-    print(f"first sentences: {train_short['text'].str.split().str.len().mean():.1f} words on average "
-          f"(whole reviews {train['text'].str.split().str.len().mean():.0f})")
-    fits = {"whole reviews": train, "first sentences": train_short,
-            "both": pd.concat([train, train_short], ignore_index=True)}
+    print(
+        f"first sentences: {train_short['text'].str.split().str.len().mean():.1f} words on average "
+        f"(whole reviews {train['text'].str.split().str.len().mean():.0f})"
+    )
+    fits = {
+        "whole reviews": train,
+        "first sentences": train_short,
+        "both": pd.concat([train, train_short], ignore_index=True),
+    }
     rows = []
     for name, frame in fits.items():
         start = time.perf_counter()
-        model = build_classifier("nbsvm", args.ngram_max, min_df=1, max_features=None, C=1.0, max_iter=1000,
-                                 seed=0).fit(frame["text"], frame["label"])
-        scores = {split: float((model.predict(data["text"]) == data["label"]).mean())
-                  for split, data in (("val", val), ("val_short", val_short))}
-        rows.append({"NBSVM fit on": name, **scores, "gap (points)": 100 * (scores["val"] - scores["val_short"]),
-                     "seconds": time.perf_counter() - start})
+        model = build_classifier(
+            "nbsvm", args.ngram_max, min_df=1, max_features=None, C=1.0, max_iter=1000, seed=0
+        ).fit(frame["text"], frame["label"])
+        scores = {
+            split: float((model.predict(data["text"]) == data["label"]).mean())
+            for split, data in (("val", val), ("val_short", val_short))
+        }
+        rows.append(
+            {
+                "NBSVM fit on": name,
+                **scores,
+                "gap (points)": 100 * (scores["val"] - scores["val_short"]),
+                "seconds": time.perf_counter() - start,
+            }
+        )
         print(rows[-1], flush=True)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 

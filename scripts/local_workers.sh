@@ -8,7 +8,7 @@ n="${1:-2}"
 [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "error: N: expected a number of workers >= 1 (got '$n')" >&2; exit 1; }
 
 read -r distribute backend < <(python -c '
-from stages.params import load_params
+from imdb_rnn.runtime.params import load_params
 train = load_params().train
 print(train.distribute, train.backend)')
 if [[ "$distribute" != multi_worker ]]; then

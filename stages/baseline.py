@@ -8,13 +8,13 @@ import json
 import time
 from pathlib import Path
 
-from stages import tracking
-from stages.common import run
-from stages.data import SHORT_SPLIT, SPLITS, read_split, short_reviews
-from stages.linear import RUN_NAMES, build_classifier
-from stages.outputs import write_text_atomic
-from stages.params import Params, load_params, param_values
-from stages.scoring import SCORED_SPLITS, scores
+from imdb_rnn.data.splits import SHORT_SPLIT, SPLITS, read_split, short_reviews
+from imdb_rnn.models.baselines import RUN_NAMES, build_classifier
+from imdb_rnn.models.scoring import SCORED_SPLITS, scores
+from imdb_rnn.runtime.errors import run
+from imdb_rnn.runtime.outputs import write_text_atomic
+from imdb_rnn.runtime.params import Params, load_params, param_values
+from imdb_rnn.tracking import store as tracking
 
 PARAMS = ("baseline", "evaluate.threshold", "mlflow.experiment_name")
 BASELINE_TAG = "baseline"  # the `role` tag that tells the baseline's run apart in the MLflow UI
@@ -26,20 +26,29 @@ def baseline(params: Params, split_dir: Path, metrics_path: Path) -> None:
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
 
     # The run spans the fit and the scoring, so its duration is the baseline's cost.
-    with tracking.store_errors(), tracking.mlflow.start_run(
-            experiment_id=experiment_id, run_name=RUN_NAMES[params.baseline.kind],
-            tags={**tracking.run_tags("baseline"), "role": BASELINE_TAG}) as active:
+    with (
+        tracking.store_errors(),
+        tracking.mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=RUN_NAMES[params.baseline.kind],
+            tags={**tracking.run_tags("baseline"), "role": BASELINE_TAG},
+        ) as active,
+    ):
         tracking.mlflow.log_params(param_values(params, PARAMS))
         start = time.perf_counter()
         model = build_classifier(**params.baseline.model_dump()).fit(frames["train"]["text"], frames["train"]["label"])
         seconds = time.perf_counter() - start
         report: dict[str, object] = {
-            split: scores(frames[split]["label"], model.predict_proba(frames[split]["text"])[:, 1], params.evaluate.threshold)
+            split: scores(
+                frames[split]["label"], model.predict_proba(frames[split]["text"])[:, 1], params.evaluate.threshold
+            )
             for split in SCORED_SPLITS
         }
         report["fit_seconds"] = round(seconds, 3)
-        tracking.mlflow.log_metrics({f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()}
-                                    | {"fit_seconds": seconds})
+        tracking.mlflow.log_metrics(
+            {f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()}
+            | {"fit_seconds": seconds}
+        )
         report["mlflow_run_id"] = active.info.run_id
         write_text_atomic(metrics_path, json.dumps(report, indent=2) + "\n")
 

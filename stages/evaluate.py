@@ -11,14 +11,17 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from stages import batches, lineage, plots, registry, serving, tracking
-from stages.common import run
-from stages.data import load_padded
-from stages.devices import use_backend
-from stages.outputs import staged_outputs
-from stages.params import PARAMS_FILE, Params, load_params, param_values
-from stages.scoring import SCORED_SPLITS, scores
-from stages.text import Vocabulary
+from imdb_rnn.data import batches
+from imdb_rnn.data.splits import load_padded
+from imdb_rnn.data.text import Vocabulary
+from imdb_rnn.models.scoring import SCORED_SPLITS, scores
+from imdb_rnn.runtime.devices import use_backend
+from imdb_rnn.runtime.errors import run
+from imdb_rnn.runtime.outputs import staged_outputs
+from imdb_rnn.runtime.params import PARAMS_FILE, Params, load_params, param_values
+from imdb_rnn.serving import classifier as serving
+from imdb_rnn.tracking import lineage, plots, registry
+from imdb_rnn.tracking import store as tracking
 
 PARAMS = ("evaluate", "train.backend", "mlflow.experiment_name", "mlflow.registered_model_name")
 PLOTTED_SPLIT = "test"  # the confusion matrix and ROC curve are the test split's
@@ -33,8 +36,14 @@ def evaluation_run(training_run_id: str, values: dict[str, object]):
     if all(training.data.params.get(key, str(value)) == str(value) for key, value in values.items()):
         return tracking.resumed_run(training_run_id)
     return tracking.mlflow.start_run(
-        experiment_id=training.info.experiment_id, run_name=f"{training.info.run_name}-evaluate",
-        tags={**tracking.run_tags("evaluate"), "mlflow.parentRunId": training_run_id, "training_run_id": training_run_id})
+        experiment_id=training.info.experiment_id,
+        run_name=f"{training.info.run_name}-evaluate",
+        tags={
+            **tracking.run_tags("evaluate"),
+            "mlflow.parentRunId": training_run_id,
+            "training_run_id": training_run_id,
+        },
+    )
 
 
 OUTPUTS = ("eval.json", "confusion.csv", "roc.csv")
@@ -52,7 +61,9 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     for split in SCORED_SPLITS:
         x, labels[split] = load_padded(data_dir / f"{split}.npz")
         probabilities[split] = batches.predict(model, x, padding, params.evaluate.batch_size)
-    report: dict[str, object] = {split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS}
+    report: dict[str, object] = {
+        split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS
+    }
     actual, probability = labels[PLOTTED_SPLIT], probabilities[PLOTTED_SPLIT]
     predicted = (probability >= threshold).astype(int)
     fpr, tpr, thresholds = roc_curve(actual, probability)
@@ -69,10 +80,14 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
             eval_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
             tracking.mlflow.log_params(values)
             # "test.accuracy", as `dvc metrics show` names it; "val_loss" is taken by the per-epoch curve.
-            tracking.mlflow.log_metrics({f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()})
+            tracking.mlflow.log_metrics(
+                {f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()}
+            )
             # The run as the full record: data lineage, figures, the files that reproduce it.
             tracking.mlflow.set_tags(lineage.data_md5_tags())
-            plots.log(plots.confusion_matrix(actual, predicted, f"Confusion matrix ({PLOTTED_SPLIT})"), "confusion_matrix")
+            plots.log(
+                plots.confusion_matrix(actual, predicted, f"Confusion matrix ({PLOTTED_SPLIT})"), "confusion_matrix"
+            )
             plots.log(plots.roc_curve(actual, probability, f"ROC ({PLOTTED_SPLIT})"), "roc_curve")
             for path in (PARAMS_FILE, lineage.LOCK_FILE):
                 if path.is_file():
@@ -80,9 +95,14 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
             for path in (eval_json, confusion_csv, roc_csv):
                 tracking.mlflow.log_artifact(str(path), "metrics")
             # The raw-text model, registered as a new version that carries its test metrics.
-            registry.log_model(model_path, data_dir / "vocab.json", params.train.backend, threshold,
-                               params.mlflow.registered_model_name,
-                               version_tags={f"test.{name}": value for name, value in report["test"].items()})
+            registry.log_model(
+                model_path,
+                data_dir / "vocab.json",
+                params.train.backend,
+                threshold,
+                params.mlflow.registered_model_name,
+                version_tags={f"test.{name}": value for name, value in report["test"].items()},
+            )
 
 
 def main() -> None:

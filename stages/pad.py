@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import quiet_incidental_tensorflow, run
-from stages.data import SHORT_SPLIT, SPLITS, read_split, short_reviews
-from stages.outputs import atomic_path
-from stages.params import PadParams, load_params
-from stages.text import Vocabulary, texts_to_padded
+from imdb_rnn.data.splits import SHORT_SPLIT, SPLITS, read_split, short_reviews
+from imdb_rnn.data.text import Vocabulary, texts_to_padded
+from imdb_rnn.runtime.errors import quiet_incidental_tensorflow, run
+from imdb_rnn.runtime.outputs import atomic_path
+from imdb_rnn.runtime.params import PadParams, load_params
 
 PARAMS = ("pad",)  # dvc.yaml's params of this stage (a test compares)
 
@@ -28,9 +28,8 @@ def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
     )
     for name, frame in frames.items():
         x = texts_to_padded(frame["text"], vocabulary)
-        with atomic_path(out_dir / f"{name}.npz") as tmp:
-            with tmp.open("wb") as stream:  # a file object: np.savez would append .npz to a path
-                np.savez(stream, x=x, y=frame["label"].to_numpy(dtype="int32"))
+        with atomic_path(out_dir / f"{name}.npz") as tmp, tmp.open("wb") as stream:  # np.savez would add .npz to a path
+            np.savez(stream, x=x, y=frame["label"].to_numpy(dtype="int32"))
     vocabulary.save(out_dir / VOCABULARY_FILE)
 
 

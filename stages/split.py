@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stages.common import PipelineError, run
-from stages.outputs import atomic_path
-from stages.params import SplitParams, load_params
+from imdb_rnn.runtime.errors import PipelineError, run
+from imdb_rnn.runtime.outputs import atomic_path
+from imdb_rnn.runtime.params import SplitParams, load_params
 
 PARAMS = ("split",)  # dvc.yaml's params of this stage (a test compares)
 
@@ -24,7 +24,9 @@ def split(params: SplitParams, raw: Path, out_dir: Path) -> None:
         raise PipelineError(f"{raw}: cannot read: {exc}") from None
     official_train = reviews[reviews["split"] == "train"][COLUMNS]
     if params.train_size + params.val_size > len(official_train):
-        raise PipelineError(f"{raw}: only {len(official_train):,} training reviews for split.train_size + split.val_size")
+        raise PipelineError(
+            f"{raw}: only {len(official_train):,} training reviews for split.train_size + split.val_size"
+        )
     train, val = train_test_split(
         official_train,
         train_size=params.train_size,

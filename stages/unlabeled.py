@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import run
-from stages.outputs import atomic_path, write_text_atomic
-from stages.params import Params, load_params, param_values
+from imdb_rnn.runtime.errors import run
+from imdb_rnn.runtime.outputs import atomic_path, write_text_atomic
+from imdb_rnn.runtime.params import Params, load_params, param_values
 
 PARAMS = ("unlabeled", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
 LABELED_FILE = "labeled_by_teacher.npz"  # x: the unlabeled reviews' token ids, p: the teacher's P(positive)
@@ -29,13 +29,15 @@ def save_labeled(path: Path, x: np.ndarray, probability: np.ndarray) -> None:
         np.savez(stream, x=x, p=probability.astype("float32"))
 
 
-def label_with_teacher(params: Params, train_split: Path, unlabeled_reviews: Path, vocabulary_path: Path, out_dir: Path) -> None:
+def label_with_teacher(
+    params: Params, train_split: Path, unlabeled_reviews: Path, vocabulary_path: Path, out_dir: Path
+) -> None:
     import pandas as pd
 
-    from stages import tracking
-    from stages.data import read_split
-    from stages.linear import build_classifier
-    from stages.text import Vocabulary, texts_to_padded
+    from imdb_rnn.data.splits import read_split
+    from imdb_rnn.data.text import Vocabulary, texts_to_padded
+    from imdb_rnn.models.baselines import build_classifier
+    from imdb_rnn.tracking import store as tracking
 
     teacher = params.unlabeled
     train = read_split(train_split.parent, train_split.stem, ["text", "label"])
@@ -46,23 +48,36 @@ def label_with_teacher(params: Params, train_split: Path, unlabeled_reviews: Pat
         unlabeled = unlabeled.iloc[: teacher.limit]
     vocabulary = Vocabulary.load(vocabulary_path)
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
-    with tracking.store_errors(), tracking.mlflow.start_run(
-            experiment_id=experiment_id, run_name=f"unlabeled-{teacher.teacher}",
-            tags={**tracking.run_tags("unlabeled"), "role": "unlabeled"}) as active:
+    with (
+        tracking.store_errors(),
+        tracking.mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"unlabeled-{teacher.teacher}",
+            tags={**tracking.run_tags("unlabeled"), "role": "unlabeled"},
+        ) as active,
+    ):
         tracking.mlflow.log_params(param_values(params, PARAMS))
         start = time.perf_counter()
-        model = build_classifier("nbsvm", teacher.ngram_max, min_df=1, max_features=None, C=teacher.C,
-                                 max_iter=teacher.max_iter, seed=0).fit(train["text"], train["label"])
+        model = build_classifier(
+            "nbsvm", teacher.ngram_max, min_df=1, max_features=None, C=teacher.C, max_iter=teacher.max_iter, seed=0
+        ).fit(train["text"], train["label"])
         fit_seconds = time.perf_counter() - start
         probability = model.predict_proba(unlabeled)[:, 1]
-        tracking.mlflow.log_metrics({
-            "fit_seconds": fit_seconds, "reviews": len(unlabeled), "left_out_as_labeled": left_out,
-            "positive_share": float((probability >= 0.5).mean()),
-            "confident_share": float(((probability >= 0.9) | (probability <= 0.1)).mean()),
-        })
+        tracking.mlflow.log_metrics(
+            {
+                "fit_seconds": fit_seconds,
+                "reviews": len(unlabeled),
+                "left_out_as_labeled": left_out,
+                "positive_share": float((probability >= 0.5).mean()),
+                "confident_share": float(((probability >= 0.9) | (probability <= 0.1)).mean()),
+            }
+        )
         save_labeled(out_dir / LABELED_FILE, texts_to_padded(unlabeled, vocabulary), probability)
         tracking.write_run_reference(out_dir / RUN_FILE, active)
-    print(f"unlabeled: {len(unlabeled):,} reviews labeled by NBSVM (fit on {len(train):,} train reviews in {fit_seconds:.0f} s)")
+    print(
+        f"unlabeled: {len(unlabeled):,} reviews labeled by NBSVM "
+        f"(fit on {len(train):,} train reviews in {fit_seconds:.0f} s)"
+    )
 
 
 def main() -> None:

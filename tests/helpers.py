@@ -19,17 +19,36 @@ from pathlib import Path
 import requests
 from ruamel.yaml import YAML
 
-from stages.preset import merge
+from imdb_rnn.cli.preset import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1_with_unsup.tar.gz"  # the official layout, train/unsup included
-PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", ".gitignore", ".dvc/config", ".dvc/.gitignore", ".dvcignore",
-                 "vendor/vega/page.html"]
+SHARED_ARCHIVE = (
+    ROOT.parent / "shared" / "data" / "aclImdb_v1_with_unsup.tar.gz"
+)  # the official layout, train/unsup included
+PROJECT_FILES = [
+    "stages",
+    "src",
+    "dvc.yaml",
+    "params.yaml",
+    ".gitignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvcignore",
+    "vendor/vega/page.html",
+]
 CHROMIUM = "/usr/bin/chromium"
 # Headless and offline: without these Chromium reaches for the (closed) network.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # Small enough for a test, large enough to learn something from the real reviews.
 TINY_PARAMS = {
@@ -43,8 +62,10 @@ def command_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.com",
         DVC_NO_ANALYTICS="1",
     )
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -57,7 +78,9 @@ def sh(args: list[str], cwd: Path, check: bool = True, timeout: float = 600, **e
     """Run a real command; on an unexpected failure show its output in the test report."""
     result = subprocess.run(args, cwd=cwd, env=command_env(**env), capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -85,7 +108,7 @@ def make_project(dest: Path, params: dict | None = None) -> Path:
     for name in PROJECT_FILES:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         elif source.exists():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
@@ -101,7 +124,10 @@ def review_members(per_folder: int) -> dict[str, bytes]:
     four times as many unlabeled ones (rated 0) under train/unsup."""
     members = {}
     for split in ("train", "test"):
-        for sentiment, ratings, words in (("pos", (7, 8, 9, 10), "great wonderful loved"), ("neg", (1, 2, 3, 4), "awful boring hated")):
+        for sentiment, ratings, words in (
+            ("pos", (7, 8, 9, 10), "great wonderful loved"),
+            ("neg", (1, 2, 3, 4), "awful boring hated"),
+        ):
             for index in range(per_folder):
                 rating = ratings[index % 4]
                 text = f"A {split} review number {index}: {words}.<br /><br />Rated {rating}!"
@@ -111,7 +137,9 @@ def review_members(per_folder: int) -> dict[str, bytes]:
     return members
 
 
-def write_archive(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None, hard: bool = False) -> Path:
+def write_archive(
+    path: Path, members: dict[str, bytes], links: dict[str, str] | None = None, hard: bool = False
+) -> Path:
     """A .tar.gz with the given regular files (and symlinks, or hardlinks if `hard`: name -> target)."""
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():
@@ -126,23 +154,33 @@ def write_archive(path: Path, members: dict[str, bytes], links: dict[str, str] |
     return path
 
 
+PROJECT_PACKAGES = ("stages", "imdb_rnn")
+
+
+def module_file(module: str) -> Path:
+    """The file of a project module, relative to the root: stages/train.py, src/imdb_rnn/data/text.py."""
+    path = Path(*module.split(".")).with_suffix(".py")
+    return path if module.startswith("stages.") else Path("src") / path
+
+
 def project_imports(module: str) -> set[str]:
     """The project modules `module` ("stages.train") imports, directly or not, itself included,
-    whether at the top or inside a function: every file whose change can change what it does."""
+    whether at the top or inside a function: every file whose change can change what it does.
+    Packages' __init__.py files hold only a docstring (a unit test checks) and are not counted."""
     seen, todo = set(), [module]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        tree = ast.parse((ROOT / (name.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
+        tree = ast.parse((ROOT / module_file(name)).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "stages":
-                todo += [f"stages.{alias.name}" for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
-                todo.append(node.module)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PROJECT_PACKAGES:
+                for alias in node.names:  # `from imdb_rnn.data import text`: a module; else a name in one
+                    candidate = f"{node.module}.{alias.name}"
+                    todo.append(candidate if (ROOT / module_file(candidate)).is_file() else node.module)
             elif isinstance(node, ast.Import):
-                todo += [alias.name for alias in node.names if alias.name.startswith("stages.")]
+                todo += [alias.name for alias in node.names if alias.name.split(".")[0] in PROJECT_PACKAGES]
     return seen
 
 
@@ -155,15 +193,28 @@ def free_port() -> int:
 class Server:
     """A real server as a subprocess in its own process group, ready when `ready_path` answers 200."""
 
-    def __init__(self, args: list[str], cwd: Path, log: Path, ready_path: str, timeout: float = 120,
-                 where=lambda port: ["--host", "127.0.0.1", "--port", str(port)], **env: str):
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        log: Path,
+        ready_path: str,
+        timeout: float = 120,
+        where=lambda port: ["--host", "127.0.0.1", "--port", str(port)],
+        **env: str,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with log.open("w") as stream:
             self.process = subprocess.Popen(
-                [*args, *where(self.port)], cwd=cwd, env=command_env(**env),
-                stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
+                [*args, *where(self.port)],
+                cwd=cwd,
+                env=command_env(**env),
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

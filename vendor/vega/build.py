@@ -12,23 +12,34 @@ import base64
 import hashlib
 import json
 import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
+from imdb_rnn.runtime.outputs import write_text_atomic
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
-from stages.common import write_text_atomic  # noqa: E402
 
 # The major versions of DVC's own page (dvc-render: vega 5, vega-lite 5, vega-embed 6), newest of each.
 PACKAGES = [
-    ("vega", "5.33.1", "build/vega.min.js",
-     "sha512-1fArfVDUqVbb5z8n+/nVQb+VNBzx8svY6CrsyTK4Ujm4yrd9I1auoKxBAPXLCavY1LcrbHUskQbGUP8gXOzyQw=="),
-    ("vega-lite", "5.23.0", "build/vega-lite.min.js",
-     "sha512-l4J6+AWE3DIjvovEoHl2LdtCUkfm4zs8Xxx7INwZEAv+XVb6kR6vIN1gt3t2gN2gs/y4DYTs/RPoTeYAuEg6mA=="),
-    ("vega-embed", "6.29.0", "build/vega-embed.min.js",
-     "sha512-PmlshTLtLFLgWtF/b23T1OwX53AugJ9RZ3qPE2c01VFAbgt3/GSNI/etzA/GzdrkceXFma+FDHNXUppKuM0U6Q=="),
+    (
+        "vega",
+        "5.33.1",
+        "build/vega.min.js",
+        "sha512-1fArfVDUqVbb5z8n+/nVQb+VNBzx8svY6CrsyTK4Ujm4yrd9I1auoKxBAPXLCavY1LcrbHUskQbGUP8gXOzyQw==",
+    ),
+    (
+        "vega-lite",
+        "5.23.0",
+        "build/vega-lite.min.js",
+        "sha512-l4J6+AWE3DIjvovEoHl2LdtCUkfm4zs8Xxx7INwZEAv+XVb6kR6vIN1gt3t2gN2gs/y4DYTs/RPoTeYAuEg6mA==",
+    ),
+    (
+        "vega-embed",
+        "6.29.0",
+        "build/vega-embed.min.js",
+        "sha512-PmlshTLtLFLgWtF/b23T1OwX53AugJ9RZ3qPE2c01VFAbgt3/GSNI/etzA/GzdrkceXFma+FDHNXUppKuM0U6Q==",
+    ),
 ]
 
 # DVC's page with one change: no scripts placeholder, so DVC's CDN <script> tags never reach the page;
@@ -58,8 +69,12 @@ FORBIDDEN = ("</script", "{plot_divs}", "{refresh_tag}", "{scripts}")
 
 
 def fetch(name: str, version: str, member: str, integrity: str, workdir: Path) -> str:
-    result = subprocess.run(["npm", "pack", f"{name}@{version}", "--json", "--pack-destination", str(workdir)],
-                            capture_output=True, text=True, cwd=workdir)
+    result = subprocess.run(
+        ["npm", "pack", f"{name}@{version}", "--json", "--pack-destination", str(workdir)],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
     if result.returncode != 0:
         raise SystemExit(f"error: npm pack {name}@{version}: {result.stderr.strip().splitlines()[-1:]}")
     tarball = workdir / json.loads(result.stdout)[0]["filename"]

@@ -1,0 +1,148 @@
+"""predict: label raw reviews with the pipeline's model -> one JSON object per review, in order.
+
+imdb-predict "A wonderful film." "Dull and far too long."
+imdb-predict --file reviews.txt          # one review per line
+cat reviews.txt | imdb-predict
+imdb-predict --model-uri models:/imdb-sentiment-rnn/latest "A wonderful film."
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from imdb_rnn.runtime.errors import PipelineError, run
+from imdb_rnn.runtime.params import load_params
+
+DEFAULT_MODEL = Path("models/model.keras")
+DEFAULT_VOCABULARY = Path("data/padded/vocab.json")
+
+
+def parse_lines(data: bytes, source: str) -> list[str]:
+    """One review per line (a final newline is optional); an empty line or bytes that are not
+    UTF-8 are refused, naming the line, rather than guessed at."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    reviews = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8").removesuffix("\r")
+        except UnicodeDecodeError as exc:
+            raise PipelineError(
+                f"{source}: line {number}: not valid UTF-8 (byte {line[exc.start]:#04x} at column {exc.start + 1})"
+            ) from None
+        if not text.strip():
+            raise PipelineError(f"{source}: line {number}: empty review")
+        reviews.append(text)
+    if not reviews:
+        raise PipelineError(f"{source}: no reviews")
+    return reviews
+
+
+def read_reviews(arguments: list[str], file: Path | None) -> list[str]:
+    if arguments and file:
+        raise PipelineError("give reviews as arguments or with --file, not both")
+    if arguments:
+        for number, text in enumerate(arguments, start=1):
+            if not text.strip():
+                raise PipelineError(f"argument {number}: empty review")
+        return arguments
+    if file:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise PipelineError(f"{file}: cannot read: {exc.strerror}") from None
+        return parse_lines(data, str(file))
+    return parse_lines(sys.stdin.buffer.read(), "standard input")
+
+
+def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int | None):
+    """The model and vocabulary the pipeline last produced, with its backend and threshold."""
+    from imdb_rnn.serving.classifier import BATCH_SIZE, SentimentClassifier
+
+    params = load_params()
+    for path in (model_path, vocabulary_path):
+        if not path.is_file():
+            raise PipelineError(f"{path}: not found (run `make repro` first, or pass --model-uri)")
+    classifier = SentimentClassifier.from_files(
+        model_path, vocabulary_path, params.train.backend, params.evaluate.threshold, batch_size or BATCH_SIZE
+    )
+    return classifier.predict
+
+
+def mlflow_model(uri: str):
+    """Any MLflow model URI (models:/name/version, runs:/id/model, a local folder) of the raw-text model."""
+    import pandas as pd
+
+    from imdb_rnn.tracking import store as tracking
+
+    tracking.mlflow.set_tracking_uri(tracking.tracking_uri())
+    # The model brings its own copy of the `imdb_rnn` package (code_paths), which MLflow puts first on
+    # sys.path; forget the installed copy, so that the model runs the code it was logged with.
+    for name in [name for name in sys.modules if name == "imdb_rnn" or name.startswith("imdb_rnn.")]:
+        del sys.modules[name]
+    try:
+        model = tracking.mlflow.pyfunc.load_model(uri)
+    except Exception as exc:  # MlflowException, OSError, or whatever loading the model's code raises
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PipelineError(f"{uri}: cannot load the model: {message}") from None
+    return lambda texts: model.predict(pd.DataFrame({"text": texts}))
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reviews", nargs="*", help="reviews to label (default: --file, else standard input)")
+    parser.add_argument("--file", type=Path, help="a UTF-8 text file with one review per line")
+    parser.add_argument("--model-uri", help="an MLflow model URI to use instead of the pipeline's current model")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"Keras model (default {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--vocab", type=Path, default=DEFAULT_VOCABULARY, help=f"vocabulary (default {DEFAULT_VOCABULARY})"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help="reviews per model call (default: imdb_rnn.serving.classifier.BATCH_SIZE)",
+    )
+    args = parser.parse_args()
+    reviews = read_reviews(args.reviews, args.file)  # bad input fails before the slow imports
+    predict = (
+        mlflow_model(args.model_uri) if args.model_uri else pipeline_classifier(args.model, args.vocab, args.batch_size)
+    )
+    result = predict(reviews)
+    # known_words: a model registered before this column existed does not return it.
+    known = result["known_words"] if "known_words" in result else [None] * len(result)
+    sys.stdout.write(
+        "".join(
+            json.dumps(
+                {"label": int(label), "probability": round(float(probability), 6)}
+                | ({} if words is None else {"known_words": int(words)})
+            )
+            + "\n"
+            for label, probability, words in zip(result["label"], result["probability"], known, strict=False)
+        )
+    )
+    blind = [str(number) for number, words in enumerate(known, start=1) if words == 0]
+    if blind:  # answered all the same (the label of an empty review), but not silently
+        print(
+            f"warning: review{'s' if len(blind) > 1 else ''} {', '.join(blind)}: no word the model knows "
+            "(known_words 0): the label says nothing about the text",
+            file=sys.stderr,
+        )
+
+
+def cli() -> None:
+    """The console script `imdb-predict` (also `python -m imdb_rnn.cli.predict`)."""
+    run(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,46 @@
+"""Reading the pipeline's data files: the split reviews (parquet) and the padded splits (npz)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imdb_rnn.runtime.errors import PipelineError
+
+SPLITS = ("train", "val", "test")
+SHORT_SPLIT = "test_short"  # the first sentence of each test review, with its label
+
+
+def short_reviews(test: pd.DataFrame) -> pd.DataFrame:
+    """The test split cut to each review's first sentence (imdb_rnn.data.text.first_sentence)."""
+    from imdb_rnn.data.text import first_sentence
+
+    return test.assign(text=test["text"].map(first_sentence))
+
+
+def read_split(split_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """data/split/<name>.parquet (text, label, ...)."""
+    path = Path(split_dir) / f"{name}.parquet"
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: cannot read: {exc}") from None
+
+
+def load_padded(path: Path, labels: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """data/padded/<split>.npz: (token ids, labels); `labels` "p" for a teacher's probabilities."""
+    try:
+        with np.load(path) as data:
+            return data["x"], data[labels]
+    except (OSError, ValueError, KeyError) as exc:
+        raise PipelineError(f"{path}: not a padded split: {exc}") from None
+
+
+def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):
+    """The train split plus the unlabeled reviews labeled by the `unlabeled` stage's teacher (their
+    probability as the target), each of those at `weight` in the loss: (x, y, sample weights)."""
+    x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
+    weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), weight, "float32")])
+    return np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more]), weights

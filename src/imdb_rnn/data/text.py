@@ -1,0 +1,104 @@
+"""Review text -> padded token ids: the one preprocessing used by the pad stage and by prediction."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imdb_rnn.runtime.errors import PipelineError
+from imdb_rnn.runtime.outputs import write_text_atomic
+
+PAD_ID, OOV_ID = 0, 1
+PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)  # the dataset's HTML line breaks
+_PUNCTUATION = re.compile(r"[^\w\s]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SHORT_WORDS = 30  # a one-line comment, as users send them
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase, drop <br /> tags, strip punctuation, split on whitespace."""
+    return _PUNCTUATION.sub("", _LINE_BREAK.sub(" ", text.lower())).split()
+
+
+def first_sentence(text: str, max_words: int = SHORT_WORDS) -> str:
+    """The review's first sentence with a word in it (sentences end at . ! or ? before a space), cut
+    to `max_words` words: a short comment with the review's label, to score the model on short input."""
+    sentences = _SENTENCE_END.split(_LINE_BREAK.sub(" ", text).strip())
+    sentence = next(
+        (sentence for sentence in sentences if tokenize(sentence)), text
+    )  # "... Great film." -> "Great film."
+    return " ".join(sentence.split()[:max_words])
+
+
+def terms(tokens: list[str], ngrams: int) -> list[str]:
+    """The tokens, each followed (ngrams=2) by the bigram it ends, as "previous token": the
+    recurrent model then also reads word pairs ("not good") as units of their own.
+    Tokens never contain spaces, so the space cannot clash."""
+    if ngrams == 1:
+        return tokens
+    stream = tokens[:1]
+    for previous, token in itertools.pairwise(tokens):
+        stream += (token, f"{previous} {token}")
+    return stream
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Tokens by id (0 = padding, 1 = out of vocabulary) and how sequences are padded."""
+
+    tokens: list[str]
+    max_len: int
+    padding: str
+    truncating: str
+    ngrams: int = 1  # 2: bigrams in the vocabulary too (files from before this field read as 1)
+
+    @classmethod
+    def fit(
+        cls, texts: Iterable[str], max_features: int, max_len: int, padding: str, truncating: str, ngrams: int = 1
+    ) -> Vocabulary:
+        """The `max_features - 2` most frequent terms (tokens, and bigrams if ngrams=2); ties go
+        to the alphabetically first, so the vocabulary does not depend on row order."""
+        counts = Counter(term for text in texts for term in terms(tokenize(text), ngrams))
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: max_features - 2]
+        return cls([PAD_TOKEN, OOV_TOKEN] + [term for term, _ in ranked], max_len, padding, truncating, ngrams)
+
+    def save(self, path: Path) -> None:
+        write_text_atomic(path, json.dumps(asdict(self), ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Path | str) -> Vocabulary:
+        try:
+            return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise PipelineError(f"{path}: not a readable vocabulary file: {exc}") from None
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def texts_to_padded(texts: Iterable[str], vocabulary: Vocabulary) -> np.ndarray:
+    """int32 array (n, max_len) of token ids, padded/truncated as the vocabulary says."""
+    from keras.utils import pad_sequences  # Keras is imported only where it is used
+
+    ids = {token: index for index, token in enumerate(vocabulary.tokens) if index > OOV_ID}
+    # An unknown word is kept as OOV (its position still counts); an unknown bigram is left out.
+    sequences = [
+        [ids.get(term, OOV_ID) for term in terms(tokenize(text), vocabulary.ngrams) if " " not in term or term in ids]
+        for text in texts
+    ]
+    return pad_sequences(
+        sequences,
+        maxlen=vocabulary.max_len,
+        dtype="int32",
+        padding=vocabulary.padding,
+        truncating=vocabulary.truncating,
+        value=PAD_ID,
+    )

@@ -1,0 +1,64 @@
+"""How every stage runs and fails: one-line errors with credentials redacted, clean interrupts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+
+# TensorFlow prints a page of start-up chatter on import; a stage's output should be its own.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def quiet_incidental_tensorflow() -> None:
+    """Keras imports TensorFlow now and then even on JAX (saving a model, for one), and TensorFlow
+    then prints its oneDNN start-up line; its oneDNN kernels never run on JAX, so they are turned off."""
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+class PipelineError(Exception):
+    """A problem the user can fix; reported as one line, never a traceback."""
+
+    # After the line, end the process at once, without the interpreter's exit hooks: for an error
+    # after which a hook would wait on something gone (JAX's distributed shutdown, on a dead peer).
+    exit_at_once = False
+
+
+_URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """Text with the user:password of any URL in it hidden: credentials never reach a message.
+    The one redaction of the project (also `imdb_rnn.tracking.store.redact`): every stage's error line
+    and every answer of the served model pass through it."""
+    return _URL_CREDENTIALS.sub("//***@", text)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that `with` blocks unwind: the MLflow
+    run ends as FAILED instead of staying RUNNING, and atomic writes drop their temp files."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def run(main: Callable[[], None]) -> None:
+    """Entry point of every stage: a PipelineError becomes one line on stderr and exit 1;
+    SIGINT or SIGTERM stops the stage cleanly with exit 130 or 143, as a shell reports them."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        main()
+    except PipelineError as exc:
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        if exc.exit_at_once:  # every `with` block has unwound: the run ended FAILED, temp files gone
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        sys.exit(1)
+    except KeyboardInterrupt as exc:
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        print(f"error: interrupted by {signum.name}", file=sys.stderr)
+        sys.exit(128 + signum)

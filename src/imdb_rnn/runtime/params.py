@@ -1,0 +1,309 @@
+"""params.yaml: its sections as pydantic models, checked before a stage reads or writes anything
+(the machine's memory included); `imdb-params [params.yaml]` checks a file in one line."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML, YAMLError
+
+from imdb_rnn.runtime.errors import PipelineError
+
+PARAMS_FILE = Path("params.yaml")
+TRAIN_REVIEWS = 25_000  # reviews in the official train split
+ALL_REVIEWS = 50_000  # train and test: what the pad stage holds padded at once
+# NumPy's (and so Keras' and scikit-learn's) seeds are unsigned 32-bit: a larger one fails mid-run.
+MAX_SEED = 2**32 - 1
+# A stratified split gives each class its share of a split, rounded (scikit-learn refuses a split
+# smaller than the number of classes). The official train split is balanced, 12,500 per class, so a
+# split of 2 * MIN_PER_CLASS reviews holds MIN_PER_CLASS of each; every score (roc_auc, precision,
+# recall) needs both classes present, and 2 per class keeps them so whichever way the halves round.
+CLASSES, MIN_PER_CLASS = 2, 2
+MIN_SPLIT_SIZE = CLASSES * MIN_PER_CLASS
+
+
+class _Section(BaseModel):
+    # strict: a quoted "32" is a mistake to report, not a number to guess;
+    # forbid: a misspelt key (train.unit) must not be silently ignored.
+    # allow_inf_nan=False: .inf or .nan passes every `gt`/`lt` bound, then ruins the run.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+class FetchParams(_Section):
+    url: str = Field(pattern=r"^https?://")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SplitParams(_Section):
+    train_size: int = Field(ge=MIN_SPLIT_SIZE, description=f"at least {MIN_PER_CLASS} reviews of each class")
+    val_size: int = Field(ge=MIN_SPLIT_SIZE, description=f"at least {MIN_PER_CLASS} reviews of each class")
+    seed: int = Field(ge=0, le=MAX_SEED)
+
+    @model_validator(mode="after")
+    def _fits_in_train_split(self) -> SplitParams:
+        if self.train_size + self.val_size > TRAIN_REVIEWS:
+            raise ValueError(
+                f"train_size + val_size = {self.train_size + self.val_size:,} "
+                f"exceeds the {TRAIN_REVIEWS:,} training reviews"
+            )
+        return self
+
+
+class PadParams(_Section):
+    max_features: int = Field(ge=2, description="vocabulary size incl. padding (0) and OOV (1)")
+    max_len: int = Field(gt=0)
+    padding: Literal["pre", "post"]
+    truncating: Literal["pre", "post"]
+    ngrams: int = Field(ge=1, le=2, description="1: words; 2: words and the bigrams they end")
+
+
+class TrainParams(_Section):
+    backend: Literal["jax", "tensorflow"]
+    cell: Literal["simple_rnn", "lstm", "gru"]
+    embedding_dim: int = Field(gt=0)
+    embedding_dropout: float = Field(ge=0, lt=1, description="drops whole embedding channels (SpatialDropout1D)")
+    word_dropout: float = Field(ge=0, lt=1, description="drops whole words (their embedding vectors)")
+    units: int = Field(gt=0)
+    layers: int = Field(gt=0)
+    bidirectional: bool
+    dropout: float = Field(ge=0, lt=1)
+    recurrent_dropout: float = Field(ge=0, lt=1)
+    mask_padding: bool
+    pooling: Literal["last", "mean", "max"]
+    output_dropout: float = Field(ge=0, lt=1, description="dropout before the output layer")
+    optimizer: Literal["rmsprop", "adam", "adamw", "sgd", "nadam"]
+    learning_rate: float = Field(gt=0)
+    clipnorm: float = Field(ge=0, description="clip each gradient to this norm; 0 = off")
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")
+    buckets: int = Field(ge=0, le=64, description="with mask_padding: batches cut to one of this many lengths; 0 = off")
+    unlabeled_weight: float = Field(
+        ge=0, le=1, description="loss weight of each teacher-labeled unlabeled review; 0 = unused"
+    )
+    adversarial: float = Field(
+        ge=0, le=10, description="adversarial embedding perturbation, in word-vector lengths; 0 = off"
+    )
+    seed: int = Field(ge=0, le=MAX_SEED)
+    distribute: Literal["none", "mirrored", "multi_worker"]
+
+
+class BaselineParams(_Section):
+    kind: Literal["tfidf_logreg", "nbsvm"]
+    ngram_max: int = Field(ge=1, le=3, description="word n-grams from 1 to this")
+    min_df: int = Field(ge=1)
+    max_features: int | None = Field(gt=0, description="most frequent n-grams kept; null = all")
+    C: float = Field(gt=0, description="inverse regularization strength")
+    max_iter: int = Field(gt=0)
+    seed: int = Field(ge=0, le=MAX_SEED)
+
+
+class UnlabeledParams(_Section):
+    teacher: Literal["none", "nbsvm"] = Field(description="none: nothing to learn | nbsvm: label the unlabeled reviews")
+    ngram_max: int = Field(ge=1, le=3, description="the teacher's word n-grams, from 1 to this")
+    C: float = Field(gt=0, description="the teacher's inverse regularization strength")
+    max_iter: int = Field(gt=0)
+    limit: int = Field(ge=0, description="only the first N unlabeled reviews (a quick try, the tests); 0 = all")
+
+
+class EvaluateParams(_Section):
+    batch_size: int = Field(gt=0)
+    threshold: float = Field(gt=0, lt=1)
+
+
+MAX_MODEL_NAME_LENGTH = 256  # the registry's column (mlflow/store/model_registry/dbmodels)
+
+
+def registered_model_name_problem(name: str) -> str | None:
+    """Why MLflow's registry would refuse `name`, or None: its own rule (mlflow.utils.validation.
+    _validate_model_name, copied so that checking params does not import MLflow; a test compares
+    the two): not blank, no '/' or ':', and the same name once normalised as a path."""
+    if not name.strip():
+        return "must not be blank"
+    if "/" in name or ":" in name:
+        return "MLflow model names cannot contain '/' or ':'"
+    normal = posixpath.normpath(name)
+    if normal != name or normal == "." or normal.startswith(".."):
+        return f"MLflow refuses model names that read as another path ({normal!r})"
+    if len(name) > MAX_MODEL_NAME_LENGTH:
+        return f"MLflow model names are at most {MAX_MODEL_NAME_LENGTH} characters"
+    return None
+
+
+class MlflowParams(_Section):
+    experiment_name: str = Field(min_length=1)
+    registered_model_name: str = Field(min_length=1)
+
+    @field_validator("registered_model_name")
+    @classmethod
+    def _registrable(cls, name: str) -> str:
+        problem = registered_model_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
+
+RNN_GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per recurrent cell
+FLOAT_BYTES, ID_BYTES = 4, 4  # float32 weights and activations, int32 token ids
+
+
+def memory_estimate(pad: PadParams, train: TrainParams) -> dict[str, int]:
+    """Bytes the pipeline needs at its peak, roughly, by part; deliberately simple, it only has
+    to catch settings that cannot fit by orders of magnitude:
+    - data: every review padded (ALL_REVIEWS x max_len int32 ids), as the pad stage holds them;
+    - weights: the parameters x 4 copies (weights, gradients, up to two optimizer slots);
+    - activations: one batch's outputs of the embedding and of every recurrent gate at every step
+      (batch x max_len x (embedding_dim + layers x directions x units x gates)), kept for
+      backpropagation through time, x 2 for their gradients."""
+    directions = 2 if train.bidirectional else 1
+    gates = RNN_GATES[train.cell]
+    weights, width = pad.max_features * train.embedding_dim, train.embedding_dim
+    for _ in range(train.layers):
+        weights += directions * gates * train.units * (width + train.units + 1)
+        width = directions * train.units
+    weights += width + 1  # the output layer
+    activations = (
+        train.batch_size * pad.max_len * (train.embedding_dim + train.layers * directions * train.units * gates)
+    )
+    return {
+        "data": ALL_REVIEWS * pad.max_len * ID_BYTES,
+        "weights": 4 * weights * FLOAT_BYTES,
+        "activations": 2 * activations * FLOAT_BYTES,
+    }
+
+
+def machine_memory() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+class Params(_Section):
+    fetch: FetchParams
+    split: SplitParams
+    pad: PadParams
+    train: TrainParams
+    unlabeled: UnlabeledParams
+    evaluate: EvaluateParams
+    baseline: BaselineParams
+    mlflow: MlflowParams
+
+    @model_validator(mode="after")
+    def _unlabeled_reviews_have_labels_to_train_on(self) -> Params:
+        if self.train.unlabeled_weight and self.unlabeled.teacher == "none":
+            raise ValueError(
+                "train.unlabeled_weight > 0 needs a teacher to label the unlabeled reviews (unlabeled.teacher)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _adversarial_training_runs_on_jax(self) -> Params:
+        if self.train.adversarial and (self.train.backend != "jax" or self.train.distribute != "none"):
+            raise ValueError(
+                f"train.adversarial > 0 runs on train.backend jax with train.distribute none "
+                f"(got {self.train.backend}, {self.train.distribute})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Params:
+        """Settings whose training cannot fit this machine are refused now, not hours (or a swap
+        storm) later."""
+        parts = memory_estimate(self.pad, self.train)
+        available = machine_memory()
+        if sum(parts.values()) > available:
+            gib = 1 << 30
+            detail = ", ".join(f"{name} {size / gib:,.1f}" for name, size in parts.items())
+            raise ValueError(
+                f"pad.max_len {self.pad.max_len:,}, pad.max_features {self.pad.max_features:,}, "
+                f"train.units {self.train.units:,}, train.batch_size {self.train.batch_size:,}: "
+                f"training needs about {sum(parts.values()) / gib:,.0f} GiB ({detail}), "
+                f"more than this machine's {available / gib:,.0f} GiB"
+            )
+        return self
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    """First pydantic error as one line: 'params.yaml: train.units: must be > 0 (got -1)'."""
+    errors = error.errors()
+    # A misspelt key (train.unit) is also a missing one (train.units): name the typo, and the fix.
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    first = (unknown or errors)[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if not key and first["type"] == "value_error":  # a check across sections names its own keys
+        return f"{path}: {first['msg'].removeprefix('Value error, ')}"
+    key = key or "(top level)"
+    if first["type"] == "extra_forbidden":
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
+        guess = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
+        return f"{path}: {key}: unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+    if first["type"] == "missing":
+        return f"{path}: {key}: missing"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{path}: {key}: {message} (got {first['input']!r})"
+
+
+def read_params_file(path: Path = PARAMS_FILE) -> dict:
+    """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise PipelineError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise PipelineError(f"{path}: is empty")
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> Params:
+    """The whole params file, validated: a stage refuses bad params anywhere before it
+    reads or writes anything, so no stage's outputs are lost to a later stage's typo.
+    With `keys` (a stage's `params:` in dvc.yaml: "train", "mlflow.experiment_name"), only those
+    can be read: a stage reading a value DVC does not track for it fails (AttributeError) in the tests."""
+    try:
+        params = Params.model_validate(read_params_file(path))
+    except ValidationError as exc:
+        raise PipelineError(_describe(exc, path)) from None
+    return params if keys is None else _only(params, keys)
+
+
+def _only(params: Params, keys: Sequence[str]) -> Params:
+    fields: dict[str, dict[str, object] | None] = {}  # section -> its kept fields (None: all of them)
+    for key in keys:
+        section, _, field = key.partition(".")
+        if not field:
+            fields[section] = None
+        elif fields.get(section, {}) is not None:
+            fields.setdefault(section, {})[field] = getattr(getattr(params, section), field)
+    return Params.model_construct(
+        **{
+            section: getattr(params, section)
+            if kept is None
+            else type(getattr(params, section)).model_construct(**kept)
+            for section, kept in fields.items()
+        }
+    )
+
+
+def param_values(params: Params, keys: Sequence[str]) -> dict[str, object]:
+    """The values behind `keys`, named as `dvc params diff` and MLflow name them: {"train.units": 32}."""
+    values: dict[str, object] = {}
+    for key in keys:
+        section, _, field = key.partition(".")
+        if field:
+            values[key] = getattr(getattr(params, section), field)
+        else:
+            values.update({f"{section}.{name}": value for name, value in getattr(params, section).model_dump().items()})
+    return values

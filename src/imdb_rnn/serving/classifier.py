@@ -1,0 +1,121 @@
+"""The model as users get it: raw review text in, probability and label out. The same classifier
+backs `imdb_rnn.cli.predict` and the MLflow model (stages/serving_model.py) that evaluate registers
+(stages/registry.py); nothing here imports MLflow, so predicting from local files does not pay for it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imdb_rnn.data import batches
+from imdb_rnn.data.text import OOV_ID, Vocabulary, texts_to_padded
+from imdb_rnn.models.pooling import masked_max_pooling_class
+from imdb_rnn.runtime.errors import PipelineError, quiet_incidental_tensorflow
+
+# Reviews per model call. Large batches amortise the per-step cost of the recurrent loop: on 10,000
+# short reviews (max_len 500) JAX took 11 s per predict call at 1024 and 5 s at 4096 here.
+BATCH_SIZE = 4096
+
+
+def load_keras_model(path: Path | str):
+    """The trained Keras model, in safe mode (a model file may not run its author's code), without
+    its optimizer (prediction needs none) and without drawing initial weights that the file's
+    weights replace at once (on JAX each initializer compiles on its own: seconds of a cold start)."""
+    import zipfile
+
+    import keras
+
+    # Keras says "File not found" of any file it cannot open as a zip: say what is wrong.
+    if not Path(path).is_file():
+        raise PipelineError(f"{path}: cannot load the model: not found")
+    if not zipfile.is_zipfile(path):
+        raise PipelineError(f"{path}: cannot load the model: not a Keras model file (damaged, or not a .keras zip)")
+    masked_max_pooling_class()  # registered: the one layer of the project's own a model can hold
+    try:
+        with _weights_start_at_zero():
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # a damaged archive's members
+        raise PipelineError(f"{path}: cannot load the model: {exc}") from None
+
+
+@contextlib.contextmanager
+def _weights_start_at_zero():
+    """While loading, every weight is created with the "zeros" initializer: Keras has no public
+    switch for "the weights come from a file", and a .keras file holds every weight of its model."""
+    from keras.src.layers.layer import Layer
+
+    add_weight = Layer.add_weight
+
+    def zeros_first(self, *args, **kwargs):
+        return add_weight(self, *args, **{**kwargs, "initializer": "zeros"})
+
+    Layer.add_weight = zeros_first
+    try:
+        yield
+    finally:
+        Layer.add_weight = add_weight
+
+
+class SentimentClassifier:
+    """A trained Keras model with the vocabulary it was trained on, applied to review text
+    through the pad stage's own preprocessing (imdb_rnn.data.text). Safe to call from several threads
+    (`mlflow models serve` answers each request in a thread of its own)."""
+
+    def __init__(self, model, vocabulary: Vocabulary, threshold: float = 0.5, batch_size: int = BATCH_SIZE) -> None:
+        self.model, self.vocabulary, self.threshold, self.batch_size = model, vocabulary, threshold, batch_size
+        # Keras builds its predict function on the first call, without a lock: on JAX two first
+        # calls at once leave it broken for good ("'NoneType' object is not callable" on every
+        # later request). One prediction at a time: each already uses every core, and the lock
+        # itself costs microseconds against milliseconds per call (benchmarks/predict_lock.py).
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_files(
+        cls,
+        model_path: Path | str,
+        vocabulary_path: Path | str,
+        backend: str | None = None,
+        threshold: float = 0.5,
+        batch_size: int = BATCH_SIZE,
+    ) -> SentimentClassifier:
+        if backend:  # only effective before Keras is first imported in this process
+            os.environ.setdefault("KERAS_BACKEND", backend)
+        if os.environ.get("KERAS_BACKEND", backend) != "tensorflow":
+            quiet_incidental_tensorflow()
+        vocabulary = Vocabulary.load(vocabulary_path)
+        return cls(load_keras_model(model_path), vocabulary, threshold, batch_size)
+
+    def predict(self, texts: Iterable[str]) -> pd.DataFrame:
+        """One row per review, in order: probability (of positive), label (1/0), and known_words:
+        how many of the words the model reads (after truncation to max_len) are in its vocabulary.
+        known_words 0 (only punctuation, only `<br />`, only unknown words) means the label says
+        nothing about the review: it is the model's answer to an empty one."""
+        texts = list(texts)
+        for row, text in enumerate(texts):
+            if not isinstance(text, str):
+                got = "null" if text is None or text != text else type(text).__name__  # NaN: a null in pandas
+                raise PipelineError(f"row {row}: text is {got}, expected a string")
+        x = texts_to_padded(texts, self.vocabulary)
+        if len(x) == 0:
+            return pd.DataFrame(
+                {
+                    "probability": np.empty(0),
+                    "label": np.empty(0, dtype="int64"),
+                    "known_words": np.empty(0, dtype="int64"),
+                }
+            )
+        with self._lock:
+            probability = batches.predict(self.model, x, self.vocabulary.padding, self.batch_size)
+        return pd.DataFrame(
+            {
+                "probability": probability,
+                "label": (probability >= self.threshold).astype("int64"),
+                "known_words": (x > OOV_ID).sum(axis=1).astype("int64"),
+            }
+        )

@@ -1,0 +1,1 @@
+"""MLflow: the experiment and its runs, lineage tags from dvc.lock, the model registry, logged plots."""

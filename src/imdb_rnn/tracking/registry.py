@@ -1,0 +1,90 @@
+"""The raw-text model as an MLflow model: logged with the code it runs, registered, tagged."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from imdb_rnn.tracking import store as tracking
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/imdb_rnn
+# The modules the logged model runs (the pyfunc module and what it imports; a test checks the list),
+# bundled with it, with their packages' docstring-only __init__.py, so that it needs no install.
+BUNDLED_MODULES = (
+    "imdb_rnn.data.batches",
+    "imdb_rnn.data.text",
+    "imdb_rnn.models.pooling",
+    "imdb_rnn.runtime.errors",
+    "imdb_rnn.runtime.outputs",
+    "imdb_rnn.serving.classifier",
+    "imdb_rnn.serving.pyfunc",
+)
+# What the logged model needs at serving time, pinned to the versions installed here (the lock's),
+# so MLflow need not infer them by importing the model in a subprocess.
+SERVING_PACKAGES = ("mlflow", "keras", "numpy", "pandas", "pydantic", "ruamel.yaml")
+BACKEND_PACKAGES = {"tensorflow": ("tensorflow-cpu",), "jax": ("jax", "jaxlib")}
+INPUT_EXAMPLE = pd.DataFrame(
+    {
+        "text": [
+            "A wonderful film: moving, funny and beautifully acted. I loved every minute.",
+            "Dull, predictable and far too long. The worst movie I have seen this year.",
+        ]
+    }
+)
+
+
+def signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "text")]),
+        outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label"), ColSpec("long", "known_words")]),
+    )
+
+
+def pip_requirements(backend: str) -> list[str]:
+    names = SERVING_PACKAGES + BACKEND_PACKAGES[backend]
+    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
+
+
+def log_model(
+    model_path: Path,
+    vocabulary_path: Path,
+    backend: str,
+    threshold: float,
+    registered_model_name: str,
+    version_tags: dict[str, object],
+):
+    """Log the raw-text model to the active run, with the modules it runs bundled so that the
+    model is self-contained, and register it as a new version tagged with `version_tags`."""
+    import mlflow.pyfunc
+
+    with tempfile.TemporaryDirectory() as scratch:
+        code = Path(scratch) / "imdb_rnn"
+        for module in BUNDLED_MODULES:
+            relative = Path(*module.split(".")[1:]).with_suffix(".py")
+            for package in [Path(*relative.parts[:depth]) for depth in range(len(relative.parts))]:
+                (code / package).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(PACKAGE_DIR / package / "__init__.py", code / package / "__init__.py")
+            shutil.copy2(PACKAGE_DIR / relative, code / relative)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PACKAGE_DIR / "serving" / "pyfunc.py"),  # models from code: nothing unpickled
+            artifacts={"model": str(model_path), "vocabulary": str(vocabulary_path)},
+            code_paths=[str(code)],
+            model_config={"backend": backend, "threshold": threshold},
+            signature=signature(),
+            input_example=INPUT_EXAMPLE,
+            pip_requirements=pip_requirements(backend),
+            registered_model_name=registered_model_name,
+            tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
+        )
+    client = tracking.mlflow.MlflowClient()
+    for key, value in version_tags.items():
+        client.set_model_version_tag(registered_model_name, info.registered_model_version, key, str(value))
+    return info

@@ -1,0 +1,256 @@
+"""MLflow for the pipeline: which store, which experiment, and one run per pipeline execution
+(train starts it and records its id in an output; evaluate resumes it)."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import logging
+import os
+import re
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import filelock
+
+from imdb_rnn.runtime.errors import PipelineError, redact
+from imdb_rnn.runtime.outputs import write_text_atomic
+
+# Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
+# on an unreachable server. A user's own setting wins.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+# A SQLite store another process holds locked: SQLite itself waits (SQLAlchemy 5 s on connect,
+# MLflow's 20 s busy timeout per query); we try a few times more, then say so in one line.
+STORE_ATTEMPTS = 3
+STORE_RETRY_PAUSE_S = 2.0
+_BUSY = re.compile(r"database is (locked|busy)", re.IGNORECASE)
+# MLflow's SQL store looks a dataset up, then inserts it: two runs logging the same new dataset at
+# once (a queued sweep on a shared server) both insert, and the later one hits the unique key.
+_DUPLICATE = re.compile(r"duplicate key|UniqueViolation|UNIQUE constraint failed", re.IGNORECASE)
+# MLflow logs the full traceback of every SQLite error before raising it: noise around our one line.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+STORE_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT_COPIES = Path(".dvc", "tmp", "exps")  # where `dvc exp run --queue/--temp` runs stages
+
+
+def store_root() -> Path:
+    """The repository whose store this run belongs in. A queued (or --temp) DVC experiment runs
+    in a throwaway copy under <repo>/.dvc/tmp/exps, and DVC sets DVC_ROOT to <repo>: runs from
+    there go to <repo>'s store, the one `make ui` shows, not to a copy that is deleted."""
+    dvc_root = os.environ.get("DVC_ROOT")
+    if dvc_root and PROJECT_ROOT.is_relative_to(Path(dvc_root).resolve() / EXPERIMENT_COPIES):
+        return Path(dvc_root).resolve()
+    return PROJECT_ROOT
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI if set, else the project's SQLite store as an absolute URI."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root() / STORE_FILE}"
+
+
+def _is_local_store(uri: str) -> bool:
+    return uri.startswith("sqlite:")
+
+
+def use_experiment(name: str) -> str:
+    """Point MLflow at the store and experiment (created if new); fails fast, in one line,
+    when the store cannot be reached, and retries a few times while it is locked.
+    Returns the experiment id."""
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    if redact(uri) != uri:  # MLflow prints a run's URL when it ends: not with the password in it
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    try:
+        return _retried(lambda: _experiment_id(name, uri), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
+    except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
+        raise _store_error(uri, exc) from None
+
+
+def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
+    """action(), tried again (STORE_ATTEMPTS in all) while it fails with a message `transient` matches."""
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            return action()
+        except Exception as exc:
+            if attempt == STORE_ATTEMPTS or not transient.search(str(exc)):
+                raise
+            time.sleep(pause_s)
+
+
+# MLflow 3.17's UI ignores `mlflow.experimentKind` (its workflow switch is always on): GenAI or
+# model training is a per-browser choice, the sidebar toggle (localStorage `mlflow.workflowType_v1`,
+# default GenAI) or `?workflowType=` in a URL. The tag still says what this experiment is.
+KIND_TAG = "mlflow.experimentKind"
+# The runs table shows no metric column until one is picked, and no server setting changes that.
+# A saved view is the UI's own way to keep columns and sort: a tag the UI's "Save view" writes
+# (`mlflow.sharedViewState.<key>`, this envelope), listed under the experiment's Views and opened
+# by `?viewStateShareKey=<key>` (ui_url). Only the fields it changes: the UI fills in the rest.
+VIEW_KEY = "accuracy"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+VIEW_NAME = "Validation and test accuracy"
+VIEW_STATE = {
+    "selectedColumns": ["metrics.`val.accuracy`", "metrics.`test.accuracy`", "attributes.`Models`"],
+    "orderByKey": "metrics.`test.accuracy`",
+    "orderByAsc": False,
+}
+
+
+def _experiment_tags() -> dict[str, str]:
+    now = int(time.time() * 1000)
+    view = {"name": VIEW_NAME, "createdAt": now, "updatedAt": now, "state": json.dumps(VIEW_STATE)}
+    return {KIND_TAG: "custom_model_development", VIEW_TAG: json.dumps(view)}
+
+
+def _experiment_id(name: str, uri: str) -> str:
+    with _store_lock(uri):
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is not None:
+            # A store from before these tags gets them; a view someone changed since is kept. They only
+            # help the UI: a server that refuses them (read-only user) must not stop a stage.
+            for key, value in _experiment_tags().items():
+                if key not in experiment.tags:
+                    with contextlib.suppress(MlflowException):
+                        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
+            return experiment.experiment_id
+        # Artifacts of the local store sit beside it, whatever folder a stage runs in.
+        location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
+        try:
+            return mlflow.create_experiment(name, artifact_location=location, tags=_experiment_tags())
+        except MlflowException as exc:
+            # A shared server has no lock of ours: another stage (a sweep's twin) created it first.
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return mlflow.get_experiment_by_name(name).experiment_id
+
+
+def ui_url(base: str, experiment_id: str) -> str:
+    """The experiment's runs in the UI at `base`: the model-training workflow, with the saved view."""
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """MLflow failing inside the block (a store locked or gone mid-stage) as one line."""
+    try:
+        yield
+    except MlflowException as exc:
+        raise _store_error(tracking_uri(), exc) from None
+    except OSError as exc:  # a local artifact store (or an output) that cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise PipelineError(f"cannot write {redact(where)}{exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
+    """A finished run resumed to add to it; it ends with the status it had, whatever happens in the
+    block: a later stage failing (or interrupted) does not make the training run FAILED."""
+    status = mlflow.get_run(run_id).info.status
+    active = mlflow.start_run(run_id=run_id)
+    try:
+        yield active
+    finally:
+        mlflow.end_run(status=status)
+
+
+def _store_error(uri: str, exc: Exception) -> PipelineError:
+    if isinstance(exc, MlflowException):
+        return PipelineError(f"MLflow store {redact(uri)} is not usable: {_first_line(exc)}")
+    return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def _store_lock(uri: str):
+    """One process at a time opens a local SQLite store: two stages starting together (a sweep
+    with `dvc queue start -j 2`) would otherwise both create its tables, or the same experiment.
+    Later writes need no lock: MLflow waits up to 20 s on a busy SQLite file (busy_timeout)."""
+    if not _is_local_store(uri):
+        return contextlib.nullcontext()
+    database = uri.removeprefix("sqlite:///").split("?")[0]
+    return filelock.FileLock(f"{database}-lock", timeout=120)  # matches .gitignore's /mlflow.db-*
+
+
+def _first_line(exc: BaseException) -> str:
+    return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
+
+
+def git_commit() -> tuple[str, bool]:
+    """(commit sha, whether the work tree has uncommitted changes); ('unknown', True) outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+
+
+def run_tags(stage: str) -> dict[str, str]:
+    """Tags of a stage's run: the code's commit and, under `dvc exp run`, the experiment's name."""
+    commit, dirty = git_commit()
+    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": stage, **user_tag()}
+    tags.update({name: os.environ[name] for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV") if name in os.environ})
+    return tags
+
+
+def user_tag() -> dict[str, str]:
+    """The run's `mlflow.user`: the local user. MLflow would use MLFLOW_TRACKING_USERNAME, half a
+    credential, which must not be recorded."""
+    try:
+        return {"mlflow.user": getpass.getuser()}
+    except (KeyError, OSError):  # no name for this uid, as in some containers
+        return {"mlflow.user": "unknown"}
+
+
+def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:
+    info = {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
+    write_text_atomic(path, json.dumps(info, indent=2) + "\n")
+
+
+def read_run_reference(path: Path) -> str:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))["run_id"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise PipelineError(f"{path}: no MLflow run id to resume ({exc})") from None
+
+
+def log_dataset(features, targets, source: Path, context: str) -> None:
+    """Log arrays as a dataset input of the active run; MLflow records their digest."""
+    with warnings.catch_warnings(action="ignore", category=UserWarning):  # MLflow: "source ... multiple ways"
+        dataset = mlflow.data.from_numpy(features, targets=targets, source=str(source), name=Path(source).stem)
+    _retried(lambda: mlflow.log_input(dataset, context=context), _DUPLICATE)  # a retry finds the other run's row
+
+
+def epoch_metrics():
+    """A Keras callback logging each epoch's metrics and duration to the active run (step = epoch,
+    counted from 1 like metrics/history.csv); `.seconds` holds the durations."""
+    import keras
+
+    class EpochMetrics(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+            metrics = {name: float(value) for name, value in (logs or {}).items()}
+            mlflow.log_metrics({**metrics, "epoch_seconds": self.seconds[-1]}, step=epoch + 1)
+
+    return EpochMetrics()

@@ -1,0 +1,31 @@
+"""JAX is the default backend (the fast one, see benchmarks/); TensorFlow stays supported through the real stages."""
+
+from __future__ import annotations
+
+import json
+
+from mlflow import MlflowClient
+
+from imdb_rnn.runtime.params import load_params
+from tests.helpers import ROOT, sh
+
+
+def test_default_backend_is_jax():
+    # `make repro` gets the speed-up without a flag: benchmarks/README.md measures it.
+    assert load_params(ROOT / "params.yaml").train.backend == "jax"
+
+
+def test_tensorflow_backend_trains_and_evaluates(clone, real_archive):
+    project = clone({"train": {"backend": "tensorflow"}})
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+    assert "Running stage 'train'" in result.stdout and "Running stage 'evaluate'" in result.stdout
+    assert "Running stage 'pad'" not in result.stdout  # a backend change re-runs train and evaluate only
+
+    report = json.loads((project / "metrics/eval.json").read_text())
+    assert 0.6 < report["test"]["accuracy"] <= 1 and 0.6 < report["val"]["roc_auc"] <= 1
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    run = client.get_run(report["mlflow_run_id"])
+    assert run.data.params["train.backend"] == "tensorflow"
+    assert run.data.metrics["test.accuracy"] == report["test"]["accuracy"]
+    # evaluate (also on tensorflow) read back the model that train saved with tensorflow
+    assert len((project / "metrics/confusion.csv").read_text().splitlines()) == 25_001

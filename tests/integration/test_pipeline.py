@@ -1,0 +1,125 @@
+"""End to end: `dvc repro` in a temporary git repo on the real 50k reviews with tiny training params."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from tests.helpers import edit_params, sh
+
+STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline"]
+
+
+def stages_run(output: str) -> list[str]:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+@pytest.fixture()
+def pipeline(reproduced):
+    return reproduced
+
+
+def mlflow_runs(project):
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    # The runs of the recurrent models (the baseline stage has its own run).
+    return client, client.search_runs(
+        [experiment.experiment_id], filter_string="tags.stage = 'train'", order_by=["attributes.start_time ASC"]
+    )
+
+
+def test_split_sizes_and_padding(pipeline):
+    sizes = {name: len(pd.read_parquet(pipeline / f"data/split/{name}.parquet")) for name in ("train", "val", "test")}
+    assert sizes == {"train": 20_000, "val": 5_000, "test": 25_000}
+    train = pd.read_parquet(pipeline / "data/split/train.parquet")
+    assert train.label.mean() == 0.5  # stratified
+    vocabulary = json.loads((pipeline / "data/padded/vocab.json").read_text())
+    assert vocabulary["tokens"][:2] == ["", "[UNK]"] and len(vocabulary["tokens"]) == 5000
+    for name, rows in (("train", 20_000), ("val", 5_000), ("test", 25_000)):
+        with np.load(pipeline / f"data/padded/{name}.npz") as data:
+            assert data["x"].shape == (rows, 64) and data["y"].shape == (rows,)
+            assert data["x"].max() < 5000 and set(np.unique(data["y"])) == {0, 1}
+
+
+def test_unlabeled_reviews_are_kept_apart_without_labels(pipeline):
+    unlabeled = pd.read_parquet(pipeline / "data/raw/unlabeled.parquet")
+    assert list(unlabeled.columns) == ["review_id", "text", "in_labeled"] and len(unlabeled) == 50_000
+    assert unlabeled.review_id.is_unique and unlabeled.text.str.len().min() > 0
+    labeled = pd.read_parquet(pipeline / "data/raw/reviews.parquet")
+    # The official archive repeats a few hundred labeled reviews among the unlabeled ones (without
+    # their <br /> tags): flagged, so that no held-out review's text is learned from.
+    same = lambda text: " ".join(text.replace("<br />", "").split())  # noqa: E731
+    repeated = unlabeled.text.map(same).isin(set(labeled.text.map(same)))
+    assert 0 < repeated.sum() < 1000 and (unlabeled.in_labeled == repeated).all()
+
+
+def test_metrics_in_range(pipeline):
+    report = json.loads((pipeline / "metrics/eval.json").read_text())
+    baseline = json.loads((pipeline / "metrics/baseline.json").read_text())
+    # test_short: each test review's first sentence; shorter, so harder: the tiny model is near chance there.
+    assert 0.4 < report["test_short"]["accuracy"] < report["test"]["accuracy"]
+    assert 0.6 < baseline["test_short"]["accuracy"] < baseline["test"]["accuracy"]
+    with np.load(pipeline / "data/padded/test_short.npz") as short, np.load(pipeline / "data/padded/test.npz") as test:
+        np.testing.assert_array_equal(short["y"], test["y"])
+        assert np.count_nonzero(short["x"], axis=1).max() <= 30 < np.count_nonzero(test["x"], axis=1).max()
+    for split in ("val", "test", "test_short"):
+        assert set(report[split]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "loss"}
+    for split in ("val", "test"):
+        assert 0.6 < report[split]["accuracy"] <= 1 and 0.6 < report[split]["roc_auc"] <= 1
+    history = pd.read_csv(pipeline / "metrics/history.csv")
+    assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"] and len(history) == 1
+    assert len(pd.read_csv(pipeline / "metrics/confusion.csv")) == 25_000
+    shown = sh(["dvc", "metrics", "show", "--json"], pipeline).stdout
+    (workspace,) = json.loads(shown).values()
+    assert workspace["data"]["metrics/eval.json"]["data"]["test"]["accuracy"] > 0.6
+
+
+def test_one_mlflow_run_holds_params_and_metrics(pipeline):
+    client, runs = mlflow_runs(pipeline)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.units"] == "8" and run.data.params["pad.max_len"] == "64"
+    report = json.loads((pipeline / "metrics/eval.json").read_text())
+    assert run.data.metrics["test.accuracy"] == report["test"]["accuracy"]
+    assert run.data.metrics["test_short.accuracy"] == report["test_short"]["accuracy"]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1]
+    assert json.loads((pipeline / "metrics/eval.json").read_text())["mlflow_run_id"] == run.info.run_id
+
+
+def test_second_repro_runs_nothing(clone, real_archive):
+    project = clone(keep_mlflow=True)
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+    assert stages_run(result.stdout) == [] and "up to date" in result.stdout
+
+
+def test_train_param_change_reruns_train_and_evaluate_only(clone, real_archive):
+    project = clone({"train": {"units": 4}}, keep_mlflow=True)
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+    assert stages_run(result.stdout) == ["train", "evaluate"]
+    assert "oneDNN" not in result.stdout + result.stderr  # TensorFlow, imported by Keras on JAX, stays quiet
+    _, runs = mlflow_runs(project)
+    assert [run.data.params["train.units"] for run in runs] == ["8", "4"]
+
+
+def test_each_run_shows_the_params_behind_its_metrics(clone, real_archive):
+    """The training run holds the params of train and of the stages that made its data (from dvc.lock),
+    and evaluate's own; re-evaluating with a new threshold gets a child run showing the new value."""
+    project = clone(keep_mlflow=True)
+    client, (training,) = mlflow_runs(project)
+    assert training.data.params["evaluate.threshold"] == "0.5" and training.data.params["pad.max_len"] == "64"
+    assert not any(key.startswith("baseline.") for key in training.data.params)  # not this run's business
+    edit_params(project / "params.yaml", {"evaluate": {"threshold": 0.7}})
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+    assert stages_run(result.stdout) == ["evaluate", "baseline"]
+    report = json.loads((project / "metrics/eval.json").read_text())
+    evaluation = client.get_run(report["mlflow_run_id"])
+    assert evaluation.info.run_id != training.info.run_id and evaluation.info.status == "FINISHED"
+    assert evaluation.data.params["evaluate.threshold"] == "0.7"
+    assert evaluation.data.tags["mlflow.parentRunId"] == training.info.run_id
+    assert evaluation.data.metrics["test.accuracy"] == report["test"]["accuracy"]
+    assert client.get_run(training.info.run_id).data.params["evaluate.threshold"] == "0.5"  # untouched

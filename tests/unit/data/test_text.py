@@ -1,0 +1,66 @@
+"""imdb_rnn.data.text: one preprocessing for pad and prediction."""
+
+from __future__ import annotations
+
+import pytest
+
+from imdb_rnn.data.text import OOV_ID, PAD_ID, Vocabulary, terms, texts_to_padded, tokenize
+from imdb_rnn.runtime.errors import PipelineError
+
+# --- text: one preprocessing for pad and prediction ---
+
+
+def test_tokenize_lowercases_and_drops_line_breaks_and_punctuation():
+    assert tokenize("Great film!<br /><br />I LOVED it... 10/10") == ["great", "film", "i", "loved", "it", "1010"]
+    assert tokenize("<BR/>Don't") == ["dont"]
+    assert tokenize("?!<br />") == []
+
+
+def test_terms_add_each_bigram_after_the_word_that_ends_it():
+    assert terms(["not", "good", "at", "all"], 1) == ["not", "good", "at", "all"]
+    assert terms(["not", "good", "at"], 2) == ["not", "good", "not good", "at", "good at"]
+    assert terms([], 2) == []
+
+
+def test_vocabulary_ranks_by_count_then_alphabetically_whatever_the_order():
+    texts = ["b a c", "a b", "d", "c"]
+    vocabulary = Vocabulary.fit(texts, max_features=5, max_len=4, padding="pre", truncating="pre")
+    assert vocabulary.tokens == ["", "[UNK]", "a", "b", "c"]  # a, b, c twice; d once is cut
+    assert Vocabulary.fit(list(reversed(texts)), 5, 4, "pre", "pre").tokens == vocabulary.tokens
+
+
+def test_unknown_words_are_oov_and_padding_follows_the_vocabulary():
+    pre = Vocabulary(["", "[UNK]", "good", "film"], max_len=4, padding="pre", truncating="pre")
+    assert texts_to_padded(["good unseen film"], pre).tolist() == [[PAD_ID, 2, OOV_ID, 3]]
+    post = Vocabulary(pre.tokens, max_len=2, padding="post", truncating="post")
+    assert texts_to_padded(["good", "film good unseen"], post).tolist() == [[2, PAD_ID], [3, 2]]
+    assert texts_to_padded(["film good unseen"], pre).tolist()[0][-3:] == [3, 2, OOV_ID]
+
+
+def test_bigrams_in_the_vocabulary_follow_their_last_word_and_unknown_ones_are_left_out():
+    vocabulary = Vocabulary.fit(
+        ["not good", "not good", "very good"], max_features=10, max_len=6, padding="post", truncating="pre", ngrams=2
+    )
+    ids = {token: index for index, token in enumerate(vocabulary.tokens)}
+    assert "not good" in ids
+    assert texts_to_padded(["not good film"], vocabulary).tolist() == [
+        [ids["not"], ids["good"], ids["not good"], OOV_ID, 0, 0]
+    ]
+
+
+def test_vocabulary_file_round_trips_and_a_bad_one_is_one_line(tmp_path):
+    vocabulary = Vocabulary(["", "[UNK]", "x"], 3, "pre", "post", 2)
+    vocabulary.save(tmp_path / "vocab.json")
+    assert Vocabulary.load(tmp_path / "vocab.json") == vocabulary
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(PipelineError, match=r"bad\.json: not a readable vocabulary file"):
+        Vocabulary.load(tmp_path / "bad.json")
+
+
+def test_first_sentence_is_the_first_with_a_word_cut_to_30_words():
+    from imdb_rnn.data.text import first_sentence
+
+    assert first_sentence("Great film! Loved it.<br />Really.") == "Great film!"
+    assert first_sentence("... Terrible. Avoid it.") == "Terrible."
+    assert first_sentence("Wonderful<br /><br />acting? Yes.") == "Wonderful acting?"
+    assert first_sentence(" ".join(["word"] * 50) + ".") == " ".join(["word"] * 30)
