@@ -42,8 +42,13 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_COPIES = Path(".dvc", "tmp", "exps")  # where `dvc exp run --queue/--temp` runs stages
+
+
+def project_root() -> Path:
+    """The project a command runs in: the working directory, as for params.yaml (DVC runs every stage
+    from the folder of dvc.yaml; a user runs the commands from the project's root)."""
+    return Path.cwd().resolve()
 
 
 def store_root() -> Path:
@@ -51,9 +56,10 @@ def store_root() -> Path:
     in a throwaway copy under <repo>/.dvc/tmp/exps, and DVC sets DVC_ROOT to <repo>: runs from
     there go to <repo>'s store, the one `make ui` shows, not to a copy that is deleted."""
     dvc_root = os.environ.get("DVC_ROOT")
-    if dvc_root and PROJECT_ROOT.is_relative_to(Path(dvc_root).resolve() / EXPERIMENT_COPIES):
+    root = project_root()
+    if dvc_root and root.is_relative_to(Path(dvc_root).resolve() / EXPERIMENT_COPIES):
         return Path(dvc_root).resolve()
-    return PROJECT_ROOT
+    return root
 
 
 def tracking_uri() -> str:
@@ -190,7 +196,7 @@ def git_commit() -> tuple[str, bool]:
 
     def git(*args: str) -> str:
         return subprocess.run(
-            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+            ["git", *args], cwd=project_root(), capture_output=True, text=True, check=True
         ).stdout.strip()
 
     try:
