@@ -1,5 +1,5 @@
-"""The docs hold together: every relative link and #anchor in README.md and docs/*.md resolves, and the
-README stays a few screens long. External (http, https, mailto) links are not checked."""
+"""The docs hold together: every relative link and #anchor in README.md, docs/*.md and benchmarks/README.md
+resolves, and the README stays a few screens long. External (http, https, mailto) links are not checked."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import ROOT
 
 README_MAX_LINES = 150
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 INLINE_CODE = re.compile(r"`+[^`]*`+")
