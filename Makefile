@@ -74,7 +74,7 @@ serve: setup
 workers: setup
 	scripts/local_workers.sh $(N)
 
-# Times the train stage against a bare Keras fit, the data stages and a no-op repro (benchmarks/README.md).
+# Times the train stage against a bare Keras fit, the data stages and a no-op repro (docs/development.md).
 bench: setup-test
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 

@@ -7,7 +7,7 @@ fault to the stage's exit:
 1. SIGINT, then SIGTERM, sent to the train stage's own command once its first epoch is logged;
 2. the evaluate stage against the store held under an exclusive SQLite lock by another process;
 3. the evaluate stage against a tracking URI where nothing listens.
-Not part of the test suite (tests/test_faults.py checks the behaviour): the figures depend on the
+Not part of the test suite (tests/integration/test_faults.py checks the behaviour): the figures depend on the
 machine and its load.
 """
 

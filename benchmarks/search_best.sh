@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The search behind presets/best.yaml and the README's results table: each candidate is one
+# The search behind presets/best.yaml and the results table (docs/results.md): each candidate is one
 # `dvc exp run` of the real pipeline, so its val/test accuracy and training minutes come from
 # metrics/eval.json and metrics/train.json. Run it in a scratch copy of the project (it edits
 # params.yaml and trains for hours), at low priority on a shared machine:

@@ -6,7 +6,7 @@
 #     imdb-preset presets/semi.yaml && nice -n 10 benchmarks/search_semi.sh > search.tsv
 #
 # It prints validation accuracy only: the choice is made on it, and test is read once, for the
-# chosen preset (README, "Presets and results"). Every candidate sets every varied param.
+# chosen preset (docs/results.md). Every candidate sets every varied param.
 set -euo pipefail
 
 common=(-S train.adversarial=0.0 -S train.word_dropout=0.0 -S train.units=32 -S train.embedding_dropout=0.5 -S train.epochs=6

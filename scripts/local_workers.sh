@@ -25,7 +25,7 @@ print(' '.join(str(s.getsockname()[1]) for s in sockets))"))
 addresses=$(printf '"127.0.0.1:%s",' "${ports[@]}")
 train_cmd=$(python -c 'from ruamel.yaml import YAML; print(YAML(typ="safe").load(open("dvc.yaml"))["stages"]["train"]["cmd"])')
 
-cluster_env() {  # what each host of a real cluster sets (README, Scaling out)
+cluster_env() {  # what each host of a real cluster sets (docs/scaling.md)
   if [[ "$backend" == tensorflow ]]; then
     echo "TF_CONFIG={\"cluster\": {\"worker\": [${addresses%,}]}, \"task\": {\"type\": \"worker\", \"index\": $1}}"
   else

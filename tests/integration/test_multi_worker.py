@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def cluster_env(backend: str, ports: list[int], rank: int) -> dict[str, str]:
-    """What each host sets (README, Scaling out): the whole cluster, and which member it is."""
+    """What each host sets (docs/scaling.md): the whole cluster, and which member it is."""
     addresses = [f"127.0.0.1:{port}" for port in ports]
     if backend == "tensorflow":
         return {"TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": rank}})}

@@ -67,7 +67,7 @@ def terminate_on_nan():
     """keras.callbacks.TerminateOnNaN's check, made at the end of each epoch (a NaN batch makes the
     epoch's mean loss NaN) instead of after every batch: a per-batch callback turns off Keras'
     asynchronous dispatch, and on JAX Ctrl-C then took about 30 s instead of a few to stop training
-    on this loaded machine (tests/test_faults.py). It costs at most one epoch of a diverged run."""
+    on this loaded machine (tests/integration/test_faults.py). It costs at most one epoch of a diverged run."""
     import keras
 
     class TerminateOnNaNPerEpoch(keras.callbacks.TerminateOnNaN):
