@@ -134,7 +134,7 @@ def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, serv
 
 def test_registered_model_serves_raw_text_over_http(tracking_server, server_runs, tmp_path):
     serving = Server(
-        ["mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}/latest", "--env-manager", "local"],
+        ["mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}@champion", "--env-manager", "local"],
         cwd=tmp_path,
         log=tmp_path / "serve.log",
         ready_path="/ping",
