@@ -21,6 +21,7 @@ from imdb_rnn.tracking import store as tracking
 from tests.helpers import Server, free_port, sh
 from tests.integration.test_experiments import failed_task_logs, queue_finished
 from tests.integration.test_mlflow_server import MODEL_NAME
+from tests.integration.test_promotion import assert_alias_on_the_best
 
 pytestmark = pytest.mark.slow
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's postgresql package (.ci/run installs it)
@@ -125,6 +126,7 @@ def test_queued_sweep_lands_every_run_and_model_version_on_a_postgres_server(clo
     versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
     assert sorted(int(version.version) for version in versions) == [1, 2, 3, 4]
     assert sorted(version.run_id for version in versions) == sorted(run.info.run_id for run in runs)
+    assert_alias_on_the_best(client, swept="train.units")  # two at a time, on the shared server
     assert not (project / "mlflow.db").exists()  # nothing went to a local store instead
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+import requests
 from mlflow import MlflowClient
 
 from imdb_rnn.tracking import promotion
 from imdb_rnn.tracking import store as tracking
-from tests.helpers import ROOT, sh
+from tests.helpers import BIN, ROOT, Server, edit_params, sh
+from tests.integration.test_mlflow_server import NEGATIVE, POSITIVE
 
 NAME = "imdb-sentiment-rnn"
 
@@ -141,8 +144,18 @@ def promote_at_once(uri: str, accuracies: list[float]) -> None:
 
 
 def best_version(client) -> str:
+    """The best val.accuracy, the earliest of equals (a tie keeps the champion)."""
     versions = client.search_model_versions(f"name = '{NAME}'")
-    return str(max(versions, key=lambda v: float(v.tags["val.accuracy"])).version)
+    return str(max(versions, key=lambda v: (float(v.tags["val.accuracy"]), -int(v.version))).version)
+
+
+def assert_alias_on_the_best(client, swept: str) -> None:
+    """After a sweep: the alias on the best by validation, each version saying why, and described
+    with the swept param (it differs from the committed params.yaml)."""
+    assert champion(client) == best_version(client)
+    for version in client.search_model_versions(f"name = '{NAME}'"):
+        assert version.tags["promotion.mode"] == "best_val" and version.tags["promotion.reason"], version.tags
+        assert f"{swept}=" in version.description and "val.accuracy 0." in version.description, version.description
 
 
 def test_evaluations_promoting_at_once_leave_the_alias_on_the_best(store):
@@ -151,3 +164,39 @@ def test_evaluations_promoting_at_once_leave_the_alias_on_the_best(store):
     promote_at_once(uri, [0.81, 0.86, 0.83, 0.84])
     assert champion(client) == best_version(client)
     assert float(client.get_model_version(NAME, champion(client)).tags["val.accuracy"]) == 0.86
+
+
+def test_make_serve_answers_with_the_champion_not_the_latest_version(clone, tmp_path):
+    """A second evaluation at threshold 0.99 registers a worse version 2: the alias stays on version 1,
+    and `make serve` (the Makefile's own target, its MODEL_URI default) answers with version 1's labels."""
+    project = clone(keep_mlflow=True)
+    shutil.copy2(ROOT / "Makefile", project / "Makefile")
+    edit_params(project / "params.yaml", {"evaluate": {"threshold": 0.99}})
+    result = sh(["dvc", "repro", "evaluate"], project)
+    assert f"{NAME}@champion: stays version 1 — version 2: val.accuracy" in result.stdout, result.stdout
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    tags = client.get_model_version(NAME, "2").tags
+    assert champion(client) == "1" and tags["promotion.promoted"] == "false" and tags["promotion.against"] == "1"
+    assert "evaluate.threshold=0.99" in client.get_model_version(NAME, "2").description
+
+    serving = Server(
+        ["make", "-o", ".venv/.installed-cpu", f"BIN={BIN}", "serve"],  # the venv is this one: no setup
+        cwd=project,
+        log=tmp_path / "serve.log",
+        ready_path="/ping",
+        where=lambda port: [f"SERVE_PORT={port}"],
+        timeout=240,
+    )
+    try:
+        texts = [POSITIVE, NEGATIVE, "A fine film, good enough.", "Not bad, not great either."]
+        response = requests.post(
+            serving.url + "/invocations", json={"dataframe_records": [{"text": t} for t in texts]}, timeout=120
+        )
+    finally:
+        serving.stop()
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["label"] for p in predictions] == [int(p["probability"] >= 0.5) for p in predictions]  # version 1's
+    assert any(0.5 <= p["probability"] < 0.99 for p in predictions)  # where version 2 would say 0
+    assert "models:/imdb-sentiment-rnn@champion" in (tmp_path / "serve.log").read_text()
