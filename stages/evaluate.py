@@ -106,9 +106,9 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                     f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()
                 },
             )
-            scores = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
-            name, version = params.mlflow.registered_model_name, info.registered_model_version
-            print(promotion.promote(name, version, params.mlflow.promote, scores))
+            accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
+            model_name, version = params.mlflow.registered_model_name, info.registered_model_version
+            print(promotion.promote(model_name, version, params.mlflow.promote, accuracies))
 
 
 def main() -> None:
