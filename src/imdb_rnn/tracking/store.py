@@ -42,18 +42,25 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_COPIES = Path(".dvc", "tmp", "exps")  # where `dvc exp run --queue/--temp` runs stages
+
+
+def project_root() -> Path:
+    """The project a stage (or command) runs in: the nearest folder holding dvc.yaml from the working
+    directory up, else the working directory. Not where the package is installed: one installed copy
+    serves every checkout of the project (and the tests' copies), each with a store of its own."""
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / "dvc.yaml").is_file()), here)
 
 
 def store_root() -> Path:
     """The repository whose store this run belongs in. A queued (or --temp) DVC experiment runs
     in a throwaway copy under <repo>/.dvc/tmp/exps, and DVC sets DVC_ROOT to <repo>: runs from
     there go to <repo>'s store, the one `make ui` shows, not to a copy that is deleted."""
-    dvc_root = os.environ.get("DVC_ROOT")
-    if dvc_root and PROJECT_ROOT.is_relative_to(Path(dvc_root).resolve() / EXPERIMENT_COPIES):
+    root, dvc_root = project_root(), os.environ.get("DVC_ROOT")
+    if dvc_root and root.is_relative_to(Path(dvc_root).resolve() / EXPERIMENT_COPIES):
         return Path(dvc_root).resolve()
-    return PROJECT_ROOT
+    return root
 
 
 def tracking_uri() -> str:
@@ -190,7 +197,7 @@ def git_commit() -> tuple[str, bool]:
 
     def git(*args: str) -> str:
         return subprocess.run(
-            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+            ["git", *args], cwd=project_root(), capture_output=True, text=True, check=True
         ).stdout.strip()
 
     try:
