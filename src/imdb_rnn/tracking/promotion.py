@@ -64,15 +64,17 @@ def _filter(name: str) -> str:
 
 
 def _state(client, name: str) -> tuple[dict[int, Candidate], dict | None]:
-    candidates = {}
-    for version in client.search_model_versions(_filter(name)):
-        mode = version.tags.get(MODE_TAG)
-        accuracy = _accuracy(client, version) if mode else None
-        candidates[int(version.version)] = Candidate(int(version.version), mode, accuracy)
     try:
         pin = json.loads(client.get_registered_model(name).tags.get(PIN_TAG) or "null")
     except ValueError:
         pin = None
+    pinned = str((pin or {}).get("version"))
+    candidates = {}
+    for version in client.search_model_versions(_filter(name)):
+        mode = version.tags.get(MODE_TAG)
+        scored = mode or METRIC in version.tags or str(version.version) == pinned  # else no run lookup
+        accuracy = _accuracy(client, version) if scored else None
+        candidates[int(version.version)] = Candidate(int(version.version), mode, accuracy)
     return candidates, pin
 
 
@@ -186,6 +188,7 @@ def pin(name: str, version: str) -> str:
     client = tracking.mlflow.MlflowClient()
     if not version.isdigit():
         raise PipelineError(f"{name}: {version!r} is not a version number")
+    version = str(int(version))
     numbers = [int(v.version) for v in client.search_model_versions(_filter(name))]
     if not numbers:
         raise PipelineError(f"{name}: no such registered model in {tracking.redact(tracking.tracking_uri())}")
@@ -195,7 +198,8 @@ def pin(name: str, version: str) -> str:
     client.set_registered_model_tag(name, PIN_TAG, json.dumps({"version": version, "after": str(max(numbers))}))
     _set_alias(client, name, int(version))
     client.set_model_version_tag(name, version, "promotion.promoted", "true")
-    client.set_model_version_tag(name, version, "promotion.reason", f"promoted by hand (imdb-promote), from {before}")
+    was = f"version {before}" if before is not None else "no champion"
+    client.set_model_version_tag(name, version, "promotion.reason", f"promoted by hand (imdb-promote), from {was}")
     candidates, _ = _state(client, name)
     scores = " → ".join(_score(candidates[n].accuracy) for n in (before, int(version)) if n in candidates)
     moved = "stays on" if before == int(version) else f"moved from version {before} to" if before else "set to"
