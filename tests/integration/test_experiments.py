@@ -14,9 +14,8 @@ import pytest
 from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
-from tests.helpers import sh, stage_cmd
+from tests.helpers import assert_alias_on_the_best, sh, stage_cmd
 from tests.integration.test_pipeline import STAGES, stages_run
-from tests.integration.test_promotion import assert_alias_on_the_best
 
 
 def store(project: Path) -> tuple[MlflowClient, str]:

@@ -18,10 +18,9 @@ import pytest
 from mlflow import MlflowClient
 
 from imdb_rnn.tracking import store as tracking
-from tests.helpers import Server, free_port, sh
+from tests.helpers import Server, assert_alias_on_the_best, free_port, sh
 from tests.integration.test_experiments import failed_task_logs, queue_finished
 from tests.integration.test_mlflow_server import MODEL_NAME
-from tests.integration.test_promotion import assert_alias_on_the_best
 
 pytestmark = pytest.mark.slow
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's postgresql package (.ci/run installs it)

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from imdb_rnn.tracking import promotion
 from imdb_rnn.tracking import store as tracking
-from tests.helpers import BIN, ROOT, Server, edit_params, sh
+from tests.helpers import BIN, ROOT, Server, best_version, champion, edit_params, sh
 from tests.integration.test_mlflow_server import NEGATIVE, POSITIVE
 
 NAME = "imdb-sentiment-rnn"
@@ -50,10 +50,6 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     experiment_id = tracking.use_experiment("imdb-sentiment")
     return MlflowClient(tracking_uri=uri), experiment_id, uri
-
-
-def champion(client) -> str:
-    return str(client.get_model_version_by_alias(NAME, "champion").version)
 
 
 def test_the_first_version_is_champion_a_better_one_takes_the_alias_a_worse_or_equal_one_does_not(store):
@@ -141,21 +137,6 @@ def promote_at_once(uri: str, accuracies: list[float]) -> None:
     for worker in workers:
         worker.join(120)
     assert [worker.exitcode for worker in workers] == [0] * len(workers)
-
-
-def best_version(client) -> str:
-    """The best val.accuracy, the earliest of equals (a tie keeps the champion)."""
-    versions = client.search_model_versions(f"name = '{NAME}'")
-    return str(max(versions, key=lambda v: (float(v.tags["val.accuracy"]), -int(v.version))).version)
-
-
-def assert_alias_on_the_best(client, swept: str) -> None:
-    """After a sweep: the alias on the best by validation, each version saying why, and described
-    with the swept param (it differs from the committed params.yaml)."""
-    assert champion(client) == best_version(client)
-    for version in client.search_model_versions(f"name = '{NAME}'"):
-        assert version.tags["promotion.mode"] == "best_val" and version.tags["promotion.reason"], version.tags
-        assert f"{swept}=" in version.description and "val.accuracy 0." in version.description, version.description
 
 
 def test_evaluations_promoting_at_once_leave_the_alias_on_the_best(store):
