@@ -178,8 +178,8 @@ def promote(name: str, version: str | int, mode: str, scores: dict[str, float] |
     for key, value in tags.items():
         client.set_model_version_tag(name, str(number), key, value)
     verb = "is now" if champion == number else "stays"
-    held = f"version {champion}" if champion is not None else "none"
-    return f"{name}@{ALIAS}: {verb} {held} — version {number}: {tags['promotion.reason']}"
+    held = "not set" if champion is None else f"{verb} version {champion}"
+    return f"{name}@{ALIAS}: {held} — version {number}: {tags['promotion.reason']}"
 
 
 def pin(name: str, version: str) -> str:
