@@ -1,11 +1,11 @@
-# make repro | make test | make test-fast | make lint | make ui | make serve | make bench | make workers
+# make repro | make test | make test-fast | make lint | make ui | make serve | make promote VERSION=7 | make bench | make workers
 # — each sets up .venv from the locks first, and installs the project (src/imdb_rnn) into it, editable.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 UI_PORT ?= 5000
 SERVE_PORT ?= 5002
-MODEL_URI ?= models:/imdb-sentiment-rnn/latest
+MODEL_URI ?= models:/imdb-sentiment-rnn@champion
 export PATH := $(BIN):$(PATH)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -16,7 +16,7 @@ $(if $(filter-out cpu cuda,$(ACCEL)),$(error ACCEL: expected cpu or cuda (got '$
 LOCK := $(if $(filter cuda,$(ACCEL)),requirements-cuda.lock,requirements.lock)
 N ?= 2
 
-.PHONY: setup setup-test repro test test-fast lint format ui serve lock bench workers
+.PHONY: setup setup-test repro test test-fast lint format ui serve promote lock bench workers
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 QUIET := 2>&1 | { grep -vE "is ignored: it is neither|BetaConfiguration|\[tool.setuptools\]|warnings.warn" || true; }
 
@@ -66,9 +66,15 @@ ui: setup
 	-MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(BIN)/imdb-ui http://127.0.0.1:$(UI_PORT)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
-# The registered model over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.
+# The registered model's champion (evaluate moves the alias on validation accuracy; MODEL_URI overrides)
+# over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.
 serve: setup
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(BIN)/mlflow models serve -m "$(MODEL_URI)" --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
+
+# The champion alias moved by hand to VERSION (imdb_rnn/cli/promote.py), in the store `serve` reads.
+promote: setup
+	$(if $(VERSION),,$(error usage: make promote VERSION=7))
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(BIN)/imdb-promote $(VERSION)
 
 # N train workers on this machine (train.distribute: multi_worker), the chief under dvc repro.
 workers: setup

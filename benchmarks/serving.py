@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, required=True)
-    parser.add_argument("--model-uri", default="models:/imdb-sentiment-rnn/latest")
+    parser.add_argument("--model-uri", default="models:/imdb-sentiment-rnn@champion")
     parser.add_argument("--requests", type=int, default=200, help="sequential one-review requests")
     parser.add_argument("--batches", type=int, default=10, help="requests of 1,000 reviews each")
     parser.add_argument("--budget", type=float, default=300, help="stop each loop after this many seconds")

@@ -20,10 +20,10 @@ from imdb_rnn.runtime.errors import run
 from imdb_rnn.runtime.outputs import staged_outputs
 from imdb_rnn.runtime.params import PARAMS_FILE, Params, load_params, param_values
 from imdb_rnn.serving import classifier as serving
-from imdb_rnn.tracking import lineage, plots, registry
+from imdb_rnn.tracking import lineage, plots, promotion, registry
 from imdb_rnn.tracking import store as tracking
 
-PARAMS = ("evaluate", "train.backend", "mlflow.experiment_name", "mlflow.registered_model_name")
+PARAMS = ("evaluate", "train.backend", "mlflow.experiment_name", "mlflow.registered_model_name", "mlflow.promote")
 PLOTTED_SPLIT = "test"  # the confusion matrix and ROC curve are the test split's
 
 
@@ -94,15 +94,21 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                     tracking.mlflow.log_artifact(str(path))
             for path in (eval_json, confusion_csv, roc_csv):
                 tracking.mlflow.log_artifact(str(path), "metrics")
-            # The raw-text model, registered as a new version that carries its test metrics.
-            registry.log_model(
+            # The raw-text model, registered as a new version that carries its metrics; then the
+            # `champion` alias moved (or not) on validation accuracy, as mlflow.promote says.
+            info = registry.log_model(
                 model_path,
                 data_dir / "vocab.json",
                 params.train.backend,
                 threshold,
                 params.mlflow.registered_model_name,
-                version_tags={f"test.{name}": value for name, value in report["test"].items()},
+                version_tags={
+                    f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()
+                },
             )
+            accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
+            model_name, version = params.mlflow.registered_model_name, info.registered_model_version
+            print(promotion.promote(model_name, version, params.mlflow.promote, accuracies))
 
 
 def main() -> None:

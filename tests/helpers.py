@@ -238,3 +238,26 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=15)
+
+
+MODEL_NAME = "imdb-sentiment-rnn"  # params.yaml's mlflow.registered_model_name
+
+
+def champion(client) -> str:
+    """The version the registry's `champion` alias names (imdb_rnn.tracking.promotion)."""
+    return str(client.get_model_version_by_alias(MODEL_NAME, "champion").version)
+
+
+def best_version(client) -> str:
+    """The best val.accuracy, the earliest of equals (a tie keeps the champion)."""
+    versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    return str(max(versions, key=lambda v: (float(v.tags["val.accuracy"]), -int(v.version))).version)
+
+
+def assert_alias_on_the_best(client, swept: str) -> None:
+    """After runs with different params: the alias on the best by validation, each version saying
+    why, and described with the swept param (it differs from the committed params.yaml)."""
+    assert champion(client) == best_version(client)
+    for version in client.search_model_versions(f"name = '{MODEL_NAME}'"):
+        assert version.tags["promotion.mode"] == "best_val" and version.tags["promotion.reason"], version.tags
+        assert f"{swept}=" in version.description and "val.accuracy 0." in version.description, version.description

@@ -7,31 +7,53 @@ import shutil
 from pathlib import Path
 
 import pytest
+import requests
 
-from imdb_rnn.data.archive import ARCHIVE_ENV, cached_archive
+from imdb_rnn.data.archive import ARCHIVE_ENV, cache_dir, cached_archive
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.runtime.params import load_params
 from tests.helpers import ROOT, SHARED_ARCHIVE, TINY_PARAMS, edit_params, make_project, sh
 
+ARCHIVE = pytest.StashKey[Path]()
+PROBE_TIMEOUT_S = 10  # one connection attempt to fetch.url, before a download or the end of the session
 
-@pytest.fixture(scope="session")
-def real_archive() -> Path:
-    """IMDB_ARCHIVE, else the shared copy beside the project, else the official archive downloaded
-    once by fetch's own code into IMDB_CACHE (default ~/.cache/imdb-rnn) and reused."""
+
+def find_archive() -> Path:
+    """IMDB_ARCHIVE, else the shared copy beside the project, else the official archive in IMDB_CACHE
+    (default ~/.cache/imdb-rnn), downloaded there once by fetch's own code if fetch.url answers. When
+    none can be had, the session ends at once, in one line: not one error per test, each retrying."""
     if os.environ.get(ARCHIVE_ENV):
         path = Path(os.environ[ARCHIVE_ENV]).resolve()
         if not path.is_file():
-            pytest.fail(f"{ARCHIVE_ENV}={path}: no such file", pytrace=False)
+            pytest.exit(f"{ARCHIVE_ENV}={path}: no such file", returncode=pytest.ExitCode.USAGE_ERROR)
         return path
     if SHARED_ARCHIVE.is_file():
         return SHARED_ARCHIVE
+    fetch = load_params(ROOT / "params.yaml").fetch
+    cached = cache_dir() / Path(fetch.url).name
     try:
-        return cached_archive(load_params(ROOT / "params.yaml").fetch)
-    except PipelineError as exc:
-        pytest.fail(
-            f"no review archive: set {ARCHIVE_ENV} to a local copy of aclImdb_v1.tar.gz, or allow the download ({exc})",
-            pytrace=False,
+        if not cached.is_file():  # one attempt, no retries: an offline machine answers in seconds
+            requests.head(fetch.url, timeout=PROBE_TIMEOUT_S, allow_redirects=True)
+        return cached_archive(fetch)
+    except (requests.RequestException, PipelineError) as exc:
+        reason = exc if isinstance(exc, PipelineError) else f"{fetch.url}: {type(exc).__name__}"
+        pytest.exit(
+            f"no review archive: set {ARCHIVE_ENV} to a local copy of aclImdb_v1.tar.gz "
+            f"(none at {SHARED_ARCHIVE}, none in {cache_dir()}, and no download: {reason})",
+            returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Before any test runs: the archive, if a selected test needs it (`pytest tests/unit` does not)."""
+    if not config.option.collectonly and any("real_archive" in item.fixturenames for item in items):
+        config.stash[ARCHIVE] = find_archive()
+
+
+@pytest.fixture(scope="session")
+def real_archive(pytestconfig) -> Path:
+    """The review archive that `find_archive` found for this session."""
+    return pytestconfig.stash[ARCHIVE] if ARCHIVE in pytestconfig.stash else find_archive()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
-from tests.helpers import sh, stage_cmd
+from tests.helpers import assert_alias_on_the_best, sh, stage_cmd
 from tests.integration.test_pipeline import STAGES, stages_run
 
 
@@ -143,6 +143,7 @@ def test_queued_sweep_lands_every_experiment_in_the_project_store(clone):
         assert run.data.metrics["test.accuracy"] == test_accuracy
         assert run.info.artifact_uri.startswith((project / "mlartifacts").as_uri())
     assert sorted(run.data.params["train.adversarial"] for run in runs) == ["0.2", "0.4"]
+    assert_alias_on_the_best(client, swept="train.adversarial")  # two evaluations finishing together
 
 
 def test_remote_push_then_pull_in_a_fresh_clone_restores_everything(clone, tmp_path):

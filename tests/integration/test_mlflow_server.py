@@ -121,6 +121,8 @@ def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, serv
     versions = sorted(client.search_model_versions(f"name = '{MODEL_NAME}'"), key=lambda v: int(v.version))
     assert [(v.version, v.run_id) for v in versions] == [("1", first["mlflow_run_id"]), ("2", second["mlflow_run_id"])]
     assert versions[1].tags["test.accuracy"] == str(second["test"]["accuracy"])
+    assert versions[1].tags["val.accuracy"] == str(second["val"]["accuracy"])
+    helpers.assert_alias_on_the_best(client, swept="train.units")  # the champion: the better on validation
     # ... of a model that takes raw text, with a signature and an input example.
     import mlflow.models
 
@@ -134,7 +136,7 @@ def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, serv
 
 def test_registered_model_serves_raw_text_over_http(tracking_server, server_runs, tmp_path):
     serving = Server(
-        ["mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}/latest", "--env-manager", "local"],
+        ["mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}@champion", "--env-manager", "local"],
         cwd=tmp_path,
         log=tmp_path / "serve.log",
         ready_path="/ping",

@@ -18,9 +18,10 @@ import pytest
 from mlflow import MlflowClient
 
 from imdb_rnn.tracking import store as tracking
-from tests.helpers import Server, free_port, sh
+from tests.helpers import Server, assert_alias_on_the_best, best_version, champion, free_port, sh
 from tests.integration.test_experiments import failed_task_logs, queue_finished
 from tests.integration.test_mlflow_server import MODEL_NAME
+from tests.integration.test_promotion import promote_at_once
 
 pytestmark = pytest.mark.slow
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's postgresql package (.ci/run installs it)
@@ -125,6 +126,7 @@ def test_queued_sweep_lands_every_run_and_model_version_on_a_postgres_server(clo
     versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
     assert sorted(int(version.version) for version in versions) == [1, 2, 3, 4]
     assert sorted(version.run_id for version in versions) == sorted(run.info.run_id for run in runs)
+    assert_alias_on_the_best(client, swept="train.units")  # two at a time, on the shared server
     assert not (project / "mlflow.db").exists()  # nothing went to a local store instead
 
 
@@ -149,3 +151,15 @@ def test_runs_logging_the_same_new_dataset_at_once_each_record_it(postgres_serve
     assert [len(inputs) for inputs in logged] == [1] * 8
     assert len({inputs[0].dataset.digest for inputs in logged}) == 1
     assert {inputs[0].tags[0].value for inputs in logged} == {"training"}
+
+
+def test_evaluations_promoting_at_once_leave_the_alias_on_the_best_on_a_postgres_server(postgres_server, monkeypatch):
+    """Four processes register a version each, then promote at the same instant, on the shared server."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres_server.url)
+    client = MlflowClient(tracking_uri=postgres_server.url)
+    tracking.use_experiment("imdb-sentiment")
+    before = len(client.search_model_versions(f"name = '{MODEL_NAME}'"))  # the sweep's, if it ran first
+    promote_at_once(postgres_server.url, [0.991, 0.996, 0.993, 0.994])  # better than any tiny model
+    assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == before + 4
+    assert champion(client) == best_version(client)
+    assert client.get_model_version_by_alias(MODEL_NAME, "champion").tags["val.accuracy"] == "0.996"

@@ -50,7 +50,7 @@ def test_registered_model_from_stdin_matches_the_pipeline_files(reproduced, from
     like the pipeline's own model and vocabulary."""
     from_files = from_arguments
     stdin = "\n".join(REVIEWS).encode()  # no final newline
-    from_registry = parsed(predict(reproduced, "--model-uri", "models:/imdb-sentiment-rnn/latest", stdin=stdin))
+    from_registry = parsed(predict(reproduced, "--model-uri", "models:/imdb-sentiment-rnn@champion", stdin=stdin))
     assert [row["label"] for row in from_registry] == [row["label"] for row in from_files]
     assert [row["probability"] for row in from_registry] == pytest.approx(
         [row["probability"] for row in from_files], abs=1e-6
@@ -68,7 +68,7 @@ def test_registered_model_runs_its_own_bundled_code(reproduced, from_arguments, 
     text.write_text(
         text.read_text().replace('"""Lowercase, drop <br /> tags', 'return []\n    """Lowercase, drop <br /> tags')
     )
-    result = predict(project, "--model-uri", "models:/imdb-sentiment-rnn/latest", *REVIEWS)
+    result = predict(project, "--model-uri", "models:/imdb-sentiment-rnn@champion", *REVIEWS)
     assert [row["probability"] for row in parsed(result)] == pytest.approx(
         [row["probability"] for row in from_arguments], abs=1e-6
     )

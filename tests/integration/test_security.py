@@ -149,12 +149,12 @@ def test_a_model_uri_error_does_not_print_the_tracking_password(tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]  # closed again at once: nothing listens there
     result = sh(
-        ["imdb-predict", "--model-uri", "models:/imdb-sentiment-rnn/latest", "good"],
+        ["imdb-predict", "--model-uri", "models:/imdb-sentiment-rnn@champion", "good"],
         ROOT,
         check=False,
         MLFLOW_TRACKING_URI=f"http://{URI_USER}:{URI_PASSWORD}@127.0.0.1:{port}/",
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: models:/imdb-sentiment-rnn/latest: cannot load the model:")
+    assert line.startswith("error: models:/imdb-sentiment-rnn@champion: cannot load the model:")
     assert URI_USER not in result.stdout + result.stderr and URI_PASSWORD not in result.stdout + result.stderr

@@ -16,7 +16,7 @@ NO_KNOWN_WORD = "<br /><br />!!! ... ?!"
 
 def test_served_model_answers_concurrent_requests_and_refuses_null_text_in_one_line(reproduced, tmp_path):
     serving = Server(
-        ["mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}/latest", "--env-manager", "local"],
+        ["mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}@champion", "--env-manager", "local"],
         cwd=reproduced,
         log=tmp_path / "serve.log",
         ready_path="/ping",

@@ -3,7 +3,7 @@
 imdb-predict "A wonderful film." "Dull and far too long."
 imdb-predict --file reviews.txt          # one review per line
 cat reviews.txt | imdb-predict
-imdb-predict --model-uri models:/imdb-sentiment-rnn/latest "A wonderful film."
+imdb-predict --model-uri models:/imdb-sentiment-rnn@champion "A wonderful film."   # the registry's champion
 """
 
 from __future__ import annotations
@@ -102,7 +102,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reviews", nargs="*", help="reviews to label (default: --file, else standard input)")
     parser.add_argument("--file", type=Path, help="a UTF-8 text file with one review per line")
-    parser.add_argument("--model-uri", help="an MLflow model URI to use instead of the pipeline's current model")
+    parser.add_argument(
+        "--model-uri",
+        help="an MLflow model URI instead of the pipeline's current model: models:/imdb-sentiment-rnn@champion",
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"Keras model (default {DEFAULT_MODEL})")
     parser.add_argument(
         "--vocab", type=Path, default=DEFAULT_VOCABULARY, help=f"vocabulary (default {DEFAULT_VOCABULARY})"

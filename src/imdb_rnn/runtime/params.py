@@ -139,6 +139,9 @@ def registered_model_name_problem(name: str) -> str | None:
 class MlflowParams(_Section):
     experiment_name: str = Field(min_length=1)
     registered_model_name: str = Field(min_length=1)
+    # evaluate moves the registry's `champion` alias: best_val, only to a version better on validation
+    # (strictly: ties keep the champion) | always | never (imdb_rnn.tracking.promotion)
+    promote: Literal["best_val", "always", "never"] = "best_val"
 
     @field_validator("registered_model_name")
     @classmethod

@@ -46,17 +46,18 @@ EXPERIMENT_COPIES = Path(".dvc", "tmp", "exps")  # where `dvc exp run --queue/--
 
 
 def project_root() -> Path:
-    """The project a command runs in: the working directory, as for params.yaml (DVC runs every stage
-    from the folder of dvc.yaml; a user runs the commands from the project's root)."""
-    return Path.cwd().resolve()
+    """The project a stage (or command) runs in: the nearest folder holding dvc.yaml from the working
+    directory up, else the working directory. Not where the package is installed: one installed copy
+    serves every checkout of the project (and the tests' copies), each with a store of its own."""
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / "dvc.yaml").is_file()), here)
 
 
 def store_root() -> Path:
     """The repository whose store this run belongs in. A queued (or --temp) DVC experiment runs
     in a throwaway copy under <repo>/.dvc/tmp/exps, and DVC sets DVC_ROOT to <repo>: runs from
     there go to <repo>'s store, the one `make ui` shows, not to a copy that is deleted."""
-    dvc_root = os.environ.get("DVC_ROOT")
-    root = project_root()
+    root, dvc_root = project_root(), os.environ.get("DVC_ROOT")
     if dvc_root and root.is_relative_to(Path(dvc_root).resolve() / EXPERIMENT_COPIES):
         return Path(dvc_root).resolve()
     return root

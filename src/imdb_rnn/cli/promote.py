@@ -1,0 +1,34 @@
+"""promote: move the registry's `champion` alias by hand, to a version the rule did not choose.
+
+imdb-promote 7          # models:/imdb-sentiment-rnn@champion is now version 7 (make promote VERSION=7)
+
+The version must exist, as a version of params.yaml's mlflow.registered_model_name, in the project's
+store (MLFLOW_TRACKING_URI if set). Versions evaluate registers later compete with this one
+(imdb_rnn.tracking.promotion)."""
+
+from __future__ import annotations
+
+import sys
+
+from imdb_rnn.runtime.errors import PipelineError, run
+from imdb_rnn.runtime.params import load_params
+from imdb_rnn.tracking import promotion
+from imdb_rnn.tracking import store as tracking
+
+
+def main() -> None:
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        raise PipelineError("usage: imdb-promote VERSION (a version number of the registered model)")
+    name = load_params(keys=("mlflow.registered_model_name",)).mlflow.registered_model_name
+    tracking.mlflow.set_tracking_uri(tracking.tracking_uri())
+    with tracking.store_errors():
+        print(promotion.pin(name, sys.argv[1].strip()))
+
+
+def cli() -> None:
+    """The console script `imdb-promote` (also `python -m imdb_rnn.cli.promote`)."""
+    run(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,275 @@
+"""The registry's `champion` alias: the version to serve (models:/<name>@champion), moved on validation
+accuracy, never on test. After registering a version, `evaluate` calls `promote`:
+
+- mlflow.promote: best_val (default): the version takes the alias only if its val.accuracy is strictly
+  better than the champion's (ties keep the old one); the first version becomes champion;
+- always: it takes the alias whatever its score; never: it never does;
+- `imdb-promote VERSION` (`pin`) moves it by hand, and later versions compete with that one.
+
+Concurrency (a sweep's experiments finishing together, on SQLite or a shared server): no process
+compares and sets in one step, so the alias is a function of the registry's content, `rightful`:
+the latest anchor (the last manual promotion, or the last `always` version) against every `best_val`
+version registered after it, the best val.accuracy winning, the earlier on a tie. Each evaluation
+writes its version's tags first, then sets the alias to that function's answer and reads it back
+until what it reads agrees with what it computes: whoever writes last checks after writing, and
+sees every version registered before, so the alias ends on the best, whatever the interleaving."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML, YAMLError
+
+from imdb_rnn.runtime.errors import PipelineError
+from imdb_rnn.tracking import store as tracking
+
+ALIAS = "champion"
+METRIC = "val.accuracy"
+MODES = ("best_val", "always", "never")
+MODE_TAG = "promotion.mode"  # on each version evaluate registers: how it competes
+PIN_TAG = "champion.pinned"  # on the registered model: {"version": "7", "after": "12"}, by imdb-promote
+SETTLE_ATTEMPTS = 20
+SETTLE_PAUSE_S = 0.3
+PRESETS_DIR = Path("presets")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    version: int
+    mode: str | None
+    accuracy: float | None
+
+
+def _accuracy(client, version) -> float | None:
+    """val.accuracy from the version's tags, else from its run (a version registered before the tag)."""
+    if METRIC in version.tags:
+        try:
+            return float(version.tags[METRIC])
+        except ValueError:
+            return None
+    try:
+        return client.get_run(version.run_id).data.metrics.get(METRIC)
+    except Exception:  # a deleted run, a run in another store: no score
+        return None
+
+
+def _filter(name: str) -> str:
+    return "name = '{}'".format(name.replace("'", "\\'"))
+
+
+def _state(client, name: str) -> tuple[dict[int, Candidate], dict | None]:
+    try:
+        pin = json.loads(client.get_registered_model(name).tags.get(PIN_TAG) or "null")
+    except ValueError:
+        pin = None
+    pinned = str((pin or {}).get("version"))
+    candidates = {}
+    for version in client.search_model_versions(_filter(name)):
+        mode = version.tags.get(MODE_TAG)
+        scored = mode or METRIC in version.tags or str(version.version) == pinned  # else no run lookup
+        accuracy = _accuracy(client, version) if scored else None
+        candidates[int(version.version)] = Candidate(int(version.version), mode, accuracy)
+    return candidates, pin
+
+
+def _better(candidate: Candidate, than: Candidate | None) -> bool:
+    if than is None:
+        return True
+    if than.accuracy is None:  # a champion with no score loses to any scored version
+        return candidate.accuracy is not None
+    return candidate.accuracy is not None and candidate.accuracy > than.accuracy
+
+
+def rightful(candidates: dict[int, Candidate], pin: dict | None, without: int | None = None) -> int | None:
+    """The version that should hold the alias, from the registry's content alone (without `without`:
+    the one it would hold had that version never been registered)."""
+    pool = {number: c for number, c in candidates.items() if number != without}
+    anchors = [(number, 0, number) for number, c in pool.items() if c.mode == "always"]
+    if pin and int(pin.get("version", 0)) in pool:
+        anchors.append((int(pin["after"]), 1, int(pin["version"])))  # a pin after version n beats n's `always`
+    after, _, anchor = max(anchors, default=(0, 0, None))
+    best = pool[anchor] if anchor is not None else None
+    for number in sorted(pool):
+        candidate = pool[number]
+        if number > after and candidate.mode == "best_val" and _better(candidate, best):
+            best = candidate
+    return best.version if best else None
+
+
+def holder(client, name: str) -> int | None:
+    aliases = client.get_registered_model(name).aliases or {}
+    return int(aliases[ALIAS]) if ALIAS in aliases else None
+
+
+def _set_alias(client, name: str, version: int) -> None:
+    # Two processes upserting the alias at once: the later one may hit the unique key; its retry updates.
+    tracking._retried(lambda: client.set_registered_model_alias(name, ALIAS, str(version)), tracking._DUPLICATE)
+
+
+def settle(client, name: str) -> tuple[int | None, dict[int, Candidate], dict | None]:
+    """Set the alias to `rightful`'s answer and read it back until the two agree."""
+    for _ in range(SETTLE_ATTEMPTS):
+        current = holder(client, name)
+        candidates, pin = _state(client, name)
+        winner = rightful(candidates, pin)
+        if winner is None or winner == current:
+            return current, candidates, pin
+        _set_alias(client, name, winner)
+        time.sleep(SETTLE_PAUSE_S * (1 + random.random()))  # then read back: another may have written since
+    raise PipelineError(f"{name}@{ALIAS}: still moving after {SETTLE_ATTEMPTS} checks (another writer?)")
+
+
+def _score(accuracy: float | None) -> str:
+    return "no val.accuracy" if accuracy is None else f"val.accuracy {accuracy:.4f}"
+
+
+def _delta(mine: float | None, theirs: float | None) -> str | None:
+    return None if mine is None or theirs is None else f"{mine - theirs:+.4f}"
+
+
+def decision_tags(version: int, mode: str, champion: int | None, candidates, pin) -> dict[str, str]:
+    """Why `version` is, or is not, the champion: against which version, by how much."""
+    mine = candidates[version]
+    promoted = champion == version
+    other = rightful(candidates, pin, without=version) if promoted else champion
+    theirs = candidates[other].accuracy if other in candidates else None
+    delta = _delta(mine.accuracy, theirs)
+    by = f" ({delta})" if delta else ""
+    if mode == "never":
+        reason = f"mlflow.promote is never; the champion is version {champion}" if champion else "mlflow.promote: never"
+    elif promoted and other is None:
+        reason = f"the first version to compete: {_score(mine.accuracy)}"
+    elif promoted and mode == "always":
+        reason = f"mlflow.promote is always: took the alias from version {other}{by}"
+    elif promoted:
+        reason = f"{_score(mine.accuracy)} beats version {other}'s {_score(theirs)}{by}"
+    elif mode == "always":  # a later `always` version or a manual promotion came after it
+        reason = f"promoted, then superseded by version {other}"
+    elif theirs is not None and mine.accuracy is not None and mine.accuracy == theirs:
+        reason = f"{_score(mine.accuracy)} ties version {other}'s: a tie keeps the champion"
+    else:
+        reason = f"{_score(mine.accuracy)} does not beat version {other}'s {_score(theirs)}{by}"
+    tags = {MODE_TAG: mode, "promotion.promoted": str(promoted).lower(), "promotion.reason": reason}
+    if other is not None:
+        tags["promotion.against"] = str(other)
+    if delta:
+        tags["promotion.val_accuracy_delta"] = delta
+    return tags
+
+
+def promote(name: str, version: str | int, mode: str, scores: dict[str, float] | None = None) -> str:
+    """After evaluate registered `version` (tagged with val.accuracy): describe it (its run, params,
+    `scores`), move the alias by `mode`, tag the version with why; returns one line saying what happened."""
+    if mode not in MODES:
+        raise PipelineError(f"mlflow.promote: expected one of {', '.join(MODES)} (got {mode!r})")
+    client = tracking.mlflow.MlflowClient()
+    number = int(version)
+    client.set_model_version_tag(name, str(number), MODE_TAG, mode)  # first: it competes from now on
+    if scores is not None:
+        client.update_model_version(name, str(number), description=describe(client, name, number, scores))
+    champion, candidates, pin = settle(client, name)
+    tags = decision_tags(number, mode, champion, candidates, pin)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(number), key, value)
+    verb = "is now" if champion == number else "stays"
+    held = "not set" if champion is None else f"{verb} version {champion}"
+    return f"{name}@{ALIAS}: {held} — version {number}: {tags['promotion.reason']}"
+
+
+def pin(name: str, version: str) -> str:
+    """imdb-promote: the alias moved by hand to `version` (which must exist, as a version of `name`);
+    versions registered later compete with it. Returns the one line to print."""
+    client = tracking.mlflow.MlflowClient()
+    if not version.isdigit():
+        raise PipelineError(f"{name}: {version!r} is not a version number")
+    version = str(int(version))
+    numbers = [int(v.version) for v in client.search_model_versions(_filter(name))]
+    if not numbers:
+        raise PipelineError(f"{name}: no such registered model in {tracking.redact(tracking.tracking_uri())}")
+    if int(version) not in numbers:
+        raise PipelineError(f"{name}: no version {version} (versions {min(numbers)} to {max(numbers)})")
+    before = holder(client, name)
+    client.set_registered_model_tag(name, PIN_TAG, json.dumps({"version": version, "after": str(max(numbers))}))
+    _set_alias(client, name, int(version))
+    client.set_model_version_tag(name, version, "promotion.promoted", "true")
+    was = f"version {before}" if before is not None else "no champion"
+    client.set_model_version_tag(name, version, "promotion.reason", f"promoted by hand (imdb-promote), from {was}")
+    candidates, _ = _state(client, name)
+    scores = " → ".join(_score(candidates[n].accuracy) for n in (before, int(version)) if n in candidates)
+    moved = "stays on" if before == int(version) else f"moved from version {before} to" if before else "set to"
+    return f"{name}@{ALIAS}: {moved} version {version} ({scores})"
+
+
+# --- the version's description: the run, what differs from the committed params, the scores ---
+
+
+def _flat(data: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in (data or {}).items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def committed_params(revision: str = "HEAD") -> tuple[str, dict[str, str]] | None:
+    """(short commit, params.yaml at it, flattened to strings as MLflow logs params); None outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", revision], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        text = subprocess.run(
+            ["git", "show", f"{revision}:params.yaml"], capture_output=True, text=True, check=True
+        ).stdout
+        return commit, {key: str(value) for key, value in _flat(YAML(typ="safe", pure=True).load(text)).items()}
+    except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):
+        return None
+
+
+def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[str | None, set[str]]:
+    """The preset (presets/*.yaml) whose every value the run has and that explains most of `changed`."""
+    best, covered = None, set()
+    for path in sorted(presets_dir.glob("*.yaml")):
+        try:
+            values = {
+                key: str(value) for key, value in _flat(YAML(typ="safe", pure=True).load(path.read_text())).items()
+            }
+        except (OSError, YAMLError, AttributeError):
+            continue
+        explained = {key for key in changed if key in values}
+        if explained and len(explained) > len(covered) and all(changed.get(k, v) == v for k, v in values.items()):
+            best, covered = path.stem, explained
+    return best, covered
+
+
+def describe(client, name: str, version: int, scores: dict[str, float]) -> str:
+    """Reads on its own on the registry page: which run, the preset or params that differ from the
+    committed params.yaml (the baseline of a `dvc exp run`), val and test accuracy."""
+    run = client.get_run(client.get_model_version(name, str(version)).run_id)
+    params = dict(run.data.params)
+    if "training_run_id" in run.data.tags:  # an evaluation's own child run: the training run has the rest
+        params = {**client.get_run(run.data.tags["training_run_id"]).data.params, **params}
+    lines = [f"Run {run.info.run_name} ({run.info.run_id})."]
+    committed = committed_params(os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD")
+    if committed is None:
+        lines.append("Params: no committed params.yaml to compare with.")
+    else:
+        commit, defaults = committed
+        changed = {key: value for key, value in sorted(params.items()) if key in defaults and defaults[key] != value}
+        preset, covered = _preset(changed)
+        rest = ", ".join(f"{key}={value}" for key, value in changed.items() if key not in covered)
+        if preset:
+            lines.append(f"Preset {preset} over params.yaml at {commit}" + (f", and {rest}." if rest else "."))
+        elif rest:
+            lines.append(f"Params that differ from params.yaml at {commit}: {rest}.")
+        else:
+            lines.append(f"Params as committed (params.yaml at {commit}).")
+    lines.append(" ".join(f"{key} {value:.4f}" for key, value in scores.items()) + ".")
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""The champion rule as a function of the registry's content, and its settling under any interleaving
+of evaluations finishing together (an in-memory registry whose every call may yield to another thread)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from imdb_rnn.tracking import promotion
+from imdb_rnn.tracking.promotion import Candidate, rightful
+
+
+def pool(*entries: tuple[str | None, float | None]) -> dict[int, Candidate]:
+    return {number: Candidate(number, mode, acc) for number, (mode, acc) in enumerate(entries, start=1)}
+
+
+def test_the_best_validation_accuracy_wins_and_a_tie_keeps_the_earlier():
+    assert rightful({}, None) is None
+    assert rightful(pool(("best_val", 0.8)), None) == 1
+    assert rightful(pool(("best_val", 0.8), ("best_val", 0.9), ("best_val", 0.85)), None) == 2
+    assert rightful(pool(("best_val", 0.9), ("best_val", 0.9)), None) == 1
+
+
+def test_never_does_not_compete_and_unscored_or_untagged_versions_wait():
+    assert rightful(pool(("never", 0.99), ("best_val", 0.5)), None) == 2
+    assert rightful(pool(("never", 0.99)), None) is None
+    assert rightful(pool((None, 0.99), ("best_val", None), ("best_val", 0.6)), None) == 3
+
+
+def test_always_and_a_manual_pin_anchor_and_later_versions_compete_with_them():
+    versions = pool(("best_val", 0.9), ("always", 0.6), ("best_val", 0.7), ("best_val", 0.65))
+    assert rightful(versions, None) == 3  # version 1 came before the anchor
+    assert rightful(versions, {"version": "4", "after": "4"}) == 4  # pinned after version 4: nothing later
+    assert rightful(versions, {"version": "1", "after": "2"}) == 1  # the pin is later than version 2's `always`
+    assert rightful(versions, {"version": "9", "after": "9"}) == 3  # a pin on a deleted version is ignored
+    assert rightful(versions, None, without=3) == 4
+
+
+class Registry:
+    """MlflowClient's registry calls on a dict, each yielding the thread for a random moment."""
+
+    def __init__(self):
+        self.versions: dict[str, dict[str, str]] = {}
+        self.aliases: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def _yield(self):
+        time.sleep(random.random() / 2000)
+
+    def add(self, accuracy: float) -> str:
+        with self.lock:
+            number = str(len(self.versions) + 1)
+            self.versions[number] = {"val.accuracy": str(accuracy)}
+        return number
+
+    def search_model_versions(self, _):
+        self._yield()
+        with self.lock:
+            return [SimpleNamespace(version=n, tags=dict(t), run_id=n) for n, t in self.versions.items()]
+
+    def get_registered_model(self, _):
+        self._yield()
+        return SimpleNamespace(aliases=dict(self.aliases), tags={})
+
+    def set_registered_model_alias(self, _, alias, version):
+        self._yield()
+        self.aliases[alias] = version
+
+    def set_model_version_tag(self, _, version, key, value):
+        self._yield()
+        self.versions[version][key] = value
+
+
+@pytest.mark.parametrize("trial", range(30))
+def test_evaluations_finishing_together_leave_the_alias_on_the_best(monkeypatch, trial):
+    registry = Registry()
+    monkeypatch.setattr(promotion.tracking.mlflow, "MlflowClient", lambda: registry)
+    monkeypatch.setattr(promotion, "SETTLE_PAUSE_S", 0.0005)
+    rng = random.Random(trial)
+    accuracies = [round(rng.uniform(0.7, 0.9), 2) for _ in range(rng.randint(2, 6))]
+    start = threading.Barrier(len(accuracies))
+
+    def evaluate(accuracy):
+        version = registry.add(accuracy)
+        start.wait()
+        promotion.promote("m", version, "best_val")
+
+    threads = [threading.Thread(target=evaluate, args=(accuracy,)) for accuracy in accuracies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    versions_by_accuracy = {n: float(t["val.accuracy"]) for n, t in registry.versions.items()}
+    best = max(versions_by_accuracy, key=lambda n: (versions_by_accuracy[n], -int(n)))
+    assert registry.aliases["champion"] == best
+    for tags in registry.versions.values():
+        assert tags["promotion.promoted"] in ("true", "false") and tags["promotion.mode"] == "best_val"
+
+
+def test_make_serve_and_the_params_default_to_the_champion():
+    from imdb_rnn.runtime.params import load_params
+    from tests.helpers import ROOT
+
+    params = load_params(ROOT / "params.yaml")
+    assert params.mlflow.promote == "best_val"
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"MODEL_URI ?= models:/{params.mlflow.registered_model_name}@{promotion.ALIAS}\n" in makefile
+    assert "imdb-promote $(VERSION)" in makefile
