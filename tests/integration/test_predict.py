@@ -58,18 +58,30 @@ def test_registered_model_from_stdin_matches_the_pipeline_files(reproduced, from
 
 
 def test_registered_model_runs_its_own_bundled_code(reproduced, from_arguments, tmp_path):
-    """The logged model carries the `stages` package it was logged with: a checkout whose tokenizer
-    has since changed still gets the registered model's answers from --model-uri."""
-    project = tmp_path / "project"
-    shutil.copytree(reproduced / "stages", project / "stages", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("params.yaml", "mlflow.db"):
-        shutil.copy2(reproduced / name, project / name)
-    text = project / "stages" / "text.py"
+    """The logged model carries the `imdb_rnn` modules it was logged with: a checkout whose tokenizer
+    has since changed still gets the registered model's answers from --model-uri. The changed
+    checkout is a copy of the package run with `python -m` from its folder, so that it comes first
+    on sys.path, before the installed package."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        helpers.ROOT / "src" / "imdb_rnn", checkout / "imdb_rnn", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for name in ("params.yaml", "models/model.keras", "data/padded/vocab.json"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(reproduced / name, checkout / name)
+    text = checkout / "imdb_rnn" / "data" / "text.py"
     text.write_text(
         text.read_text().replace('"""Lowercase, drop <br /> tags', 'return []\n    """Lowercase, drop <br /> tags')
     )
-    result = predict(project, "--model-uri", "models:/imdb-sentiment-rnn@champion", *REVIEWS)
-    assert [row["probability"] for row in parsed(result)] == pytest.approx(
+    env = helpers.command_env(MLFLOW_TRACKING_URI=f"sqlite:///{reproduced / 'mlflow.db'}")
+
+    def changed_checkout(*args: str) -> list[dict]:
+        command = [helpers.BIN / "python", "-m", "imdb_rnn.cli.predict", *args, *REVIEWS]
+        return parsed(subprocess.run(command, cwd=checkout, env=env, capture_output=True, timeout=300))
+
+    assert {row["known_words"] for row in changed_checkout()} == {0}  # the changed tokenizer is what runs here
+    registered = changed_checkout("--model-uri", "models:/imdb-sentiment-rnn@champion")
+    assert [row["probability"] for row in registered] == pytest.approx(
         [row["probability"] for row in from_arguments], abs=1e-6
     )
 
