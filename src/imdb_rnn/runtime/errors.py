@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 import signal
 import sys
 from collections.abc import Callable
@@ -24,6 +25,27 @@ class PipelineError(Exception):
     # After the line, end the process at once, without the interpreter's exit hooks: for an error
     # after which a hook would wait on something gone (JAX's distributed shutdown, on a dead peer).
     exit_at_once = False
+
+
+# The most of one value that a message renders, and of a whole error line: a value may be a 10 MB
+# string or a YAML alias bomb's millions of items, and the line must stay one readable line.
+MAX_VALUE_CHARS = 200
+MAX_LINE_CHARS = 2000
+_VALUE_REPR = reprlib.Repr()
+_VALUE_REPR.maxlevel, _VALUE_REPR.maxstring, _VALUE_REPR.maxother = 3, 80, 80
+
+
+def shorten(value: object, limit: int = MAX_VALUE_CHARS) -> str:
+    """repr(value), at most `limit` characters, in bounded time whatever its size: the one way a
+    message renders a value the user gave (a param, a vocabulary's field)."""
+    text = _VALUE_REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(message: str) -> str:
+    """A message as the one line `run` prints: line breaks folded, at most MAX_LINE_CHARS."""
+    line = " ".join(message.split("\n")).replace("\r", " ")
+    return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..."
 
 
 _URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
@@ -52,7 +74,7 @@ def run(main: Callable[[], None]) -> None:
     try:
         main()
     except PipelineError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        print(f"error: {one_line(redact(str(exc)))}", file=sys.stderr)
         if exc.exit_at_once:  # every `with` block has unwound: the run ended FAILED, temp files gone
             sys.stdout.flush()
             sys.stderr.flush()

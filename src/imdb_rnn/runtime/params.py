@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML, YAMLError
 
-from imdb_rnn.runtime.errors import PipelineError
+from imdb_rnn.runtime.errors import PipelineError, shorten
 
 PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
@@ -26,6 +26,11 @@ MAX_SEED = 2**32 - 1
 # recall) needs both classes present, and 2 per class keeps them so whichever way the halves round.
 CLASSES, MIN_PER_CLASS = 2, 2
 MIN_SPLIT_SIZE = CLASSES * MIN_PER_CLASS
+# A params file or preset is a few KB holding about a hundred values. Bigger is a mistake, or an
+# attack: nine levels of YAML aliases (`&a`, `*a`) in 2 KB expand to a billion values, which
+# validating, printing, or DVC reading the file would each take minutes and gigabytes to walk.
+MAX_PARAMS_BYTES = 1 << 20
+MAX_PARAMS_VALUES = 10_000
 
 
 class _Section(BaseModel):
@@ -118,6 +123,9 @@ class EvaluateParams(_Section):
 
 
 MAX_MODEL_NAME_LENGTH = 256  # the registry's column (mlflow/store/model_registry/dbmodels)
+# mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH, copied so that checking params does not import
+# MLflow (a test compares): a longer name passed the check, then failed in train after DVC removed its outputs.
+MAX_EXPERIMENT_NAME_LENGTH = 500
 
 
 def registered_model_name_problem(name: str) -> str | None:
@@ -130,14 +138,18 @@ def registered_model_name_problem(name: str) -> str | None:
         return "MLflow model names cannot contain '/' or ':'"
     normal = posixpath.normpath(name)
     if normal != name or normal == "." or normal.startswith(".."):
-        return f"MLflow refuses model names that read as another path ({normal!r})"
+        return f"MLflow refuses model names that read as another path ({shorten(normal)})"
     if len(name) > MAX_MODEL_NAME_LENGTH:
         return f"MLflow model names are at most {MAX_MODEL_NAME_LENGTH} characters"
     return None
 
 
 class MlflowParams(_Section):
-    experiment_name: str = Field(min_length=1)
+    experiment_name: str = Field(
+        min_length=1,
+        max_length=MAX_EXPERIMENT_NAME_LENGTH,
+        description=f"MLflow experiment names are at most {MAX_EXPERIMENT_NAME_LENGTH} characters",
+    )
     registered_model_name: str = Field(min_length=1)
 
     @field_validator("registered_model_name")
@@ -245,15 +257,24 @@ def _describe(error: ValidationError, path: Path) -> str:
     if first["type"] == "missing":
         return f"{path}: {key}: missing"
     message = first["msg"].removeprefix("Value error, ")
-    return f"{path}: {key}: {message} (got {first['input']!r})"
+    return f"{path}: {key}: {message} (got {shorten(first['input'])})"
 
 
 def read_params_file(path: Path = PARAMS_FILE) -> dict:
-    """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float)."""
+    """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float); a file
+    over MAX_PARAMS_BYTES, or whose aliases expand to over MAX_PARAMS_VALUES values, is refused
+    before anything walks it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_PARAMS_BYTES + 1)
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_PARAMS_BYTES:
+        raise PipelineError(f"{path}: larger than {MAX_PARAMS_BYTES >> 20} MB: not a params file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path}: not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
@@ -262,9 +283,28 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
         raise PipelineError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if data is None:
         raise PipelineError(f"{path}: is empty")
+    if _count_values(data, MAX_PARAMS_VALUES) > MAX_PARAMS_VALUES:
+        raise PipelineError(
+            f"{path}: its YAML aliases (*name) expand to more than {MAX_PARAMS_VALUES:,} values: not a params file"
+        )
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def _count_values(data: object, limit: int) -> int:
+    """The values in `data` with every alias expanded (a shared list counts each time it is used),
+    counted only up to just past `limit`: the time taken is bounded however far the aliases expand."""
+    count, todo = 0, [data]
+    while todo and count <= limit:
+        item = todo.pop()
+        count += 1
+        if isinstance(item, dict):
+            todo += item.keys()
+            todo += item.values()
+        elif isinstance(item, list | tuple | set):
+            todo += item
+    return count
 
 
 def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> Params:
