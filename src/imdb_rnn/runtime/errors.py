@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import reprlib
@@ -46,6 +47,27 @@ def one_line(message: str) -> str:
     """A message as the one line `run` prints: line breaks folded, at most MAX_LINE_CHARS."""
     line = " ".join(message.split("\n")).replace("\r", " ")
     return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..."
+
+
+def describe(error, path: object) -> str:
+    """A pydantic ValidationError of a file's content (params.yaml, vocab.json) as one line naming the
+    key, its first error: 'params.yaml: train.units: must be > 0 (got -1)'."""
+    errors = error.errors()
+    # A misspelt key (train.unit) is also a missing one (train.units): name the typo, and the fix.
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    first = (unknown or errors)[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if not key and first["type"] == "value_error":  # a check across sections names its own keys
+        return f"{path}: {first['msg'].removeprefix('Value error, ')}"
+    key = key or "(top level)"
+    if first["type"] == "extra_forbidden":
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
+        guess = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
+        return f"{path}: {key}: unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+    if first["type"] == "missing":
+        return f"{path}: {key}: missing"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{path}: {key}: {message} (got {shorten(first['input'])})"
 
 
 _URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import posixpath
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML, YAMLError
 
-from imdb_rnn.runtime.errors import PipelineError, shorten
+from imdb_rnn.runtime.errors import PipelineError, describe, shorten
 
 PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
@@ -240,26 +239,6 @@ class Params(_Section):
         return self
 
 
-def _describe(error: ValidationError, path: Path) -> str:
-    """First pydantic error as one line: 'params.yaml: train.units: must be > 0 (got -1)'."""
-    errors = error.errors()
-    # A misspelt key (train.unit) is also a missing one (train.units): name the typo, and the fix.
-    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
-    first = (unknown or errors)[0]
-    key = ".".join(str(part) for part in first["loc"])
-    if not key and first["type"] == "value_error":  # a check across sections names its own keys
-        return f"{path}: {first['msg'].removeprefix('Value error, ')}"
-    key = key or "(top level)"
-    if first["type"] == "extra_forbidden":
-        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
-        guess = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
-        return f"{path}: {key}: unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
-    if first["type"] == "missing":
-        return f"{path}: {key}: missing"
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{path}: {key}: {message} (got {shorten(first['input'])})"
-
-
 def read_params_file(path: Path = PARAMS_FILE) -> dict:
     """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float); a file
     over MAX_PARAMS_BYTES, or whose aliases expand to over MAX_PARAMS_VALUES values, is refused
@@ -315,7 +294,7 @@ def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> 
     try:
         params = Params.model_validate(read_params_file(path))
     except ValidationError as exc:
-        raise PipelineError(_describe(exc, path)) from None
+        raise PipelineError(describe(exc, path)) from None
     return params if keys is None else _only(params, keys)
 
 
