@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import reprlib
@@ -70,6 +71,17 @@ def describe(error, path: object) -> str:
     return f"{path}: {key}: {message} (got {shorten(first['input'])})"
 
 
+# OS errors that say a place cannot be written, whichever file they name (often none: writing to an
+# open file reports ENOSPC without a name): one line, not a traceback, wherever they escape.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+
+
+def os_error_line(exc: OSError) -> str:
+    where = f"{os.fsdecode(exc.filename)}: " if exc.filename else ""
+    full = " (disk full)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{where}{exc.strerror or exc}{full}"
+
+
 _URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
 
 
@@ -101,6 +113,11 @@ def run(main: Callable[[], None]) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(1)
+        sys.exit(1)
+    except OSError as exc:  # what imdb_rnn.runtime.outputs did not name (a cache, a log), still one line
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        print(f"error: {one_line(redact(os_error_line(exc)))}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
