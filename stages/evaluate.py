@@ -61,7 +61,8 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     labels, probabilities = {}, {}
     for split in SCORED_SPLITS:
         x, labels[split] = load_padded(data_dir / f"{split}.npz")
-        probabilities[split] = batches.predict(model, x, padding, params.evaluate.batch_size)
+        source = str(data_dir / f"{split}.npz")
+        probabilities[split] = batches.predict(model, x, padding, params.evaluate.batch_size, source)
     report: dict[str, object] = {
         split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS
     }

@@ -4,14 +4,13 @@ sentence); the vocabulary is fit on train only."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
 from imdb_rnn.data.splits import SHORT_SPLIT, SPLITS, read_split, short_reviews
 from imdb_rnn.data.text import Vocabulary, texts_to_padded
-from imdb_rnn.runtime.errors import quiet_incidental_tensorflow, run
+from imdb_rnn.runtime.errors import choose_backend, run
 from imdb_rnn.runtime.outputs import staged_outputs
 from imdb_rnn.runtime.params import PadParams, load_params
 
@@ -42,8 +41,7 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path, help="folder for train/val/test.npz and vocab.json")
     args = parser.parse_args()
     # Only keras.utils.pad_sequences is used here: the numpy backend spares a deep-learning import.
-    os.environ.setdefault("KERAS_BACKEND", "numpy")
-    quiet_incidental_tensorflow()
+    choose_backend("numpy", "pad")
     pad(load_params(keys=PARAMS).pad, args.split_dir, args.out_dir)
 
 

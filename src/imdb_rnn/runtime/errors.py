@@ -21,6 +21,24 @@ def quiet_incidental_tensorflow() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
+def choose_backend(name: str, key: str, strict: bool = True) -> None:
+    """The one way every entry point picks its Keras backend (train, evaluate, pad, predict, the
+    served model): the project's choice `name` (`key` says where it comes from: train.backend, the
+    model's config), whatever KERAS_BACKEND the shell has, which Keras would otherwise obey
+    (`KERAS_BACKEND=torch` gave tracebacks on `No module named 'torch'`). It takes effect only
+    before Keras is first imported; in a process already running Keras on another backend, `strict`
+    refuses in one line (training must run on its own), else that backend is kept (a .keras file
+    predicts on any of them)."""
+    keras = sys.modules.get("keras")
+    loaded = keras.backend.backend() if keras is not None and hasattr(keras, "backend") else None
+    if loaded is None:
+        os.environ["KERAS_BACKEND"] = name
+    elif loaded != name and strict:
+        raise PipelineError(f"{key}: {name!r}, but Keras was already loaded with {loaded!r}")
+    if (loaded or name) != "tensorflow":
+        quiet_incidental_tensorflow()
+
+
 class PipelineError(Exception):
     """A problem the user can fix; reported as one line, never a traceback."""
 
