@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import urllib.parse
+from pathlib import Path
 
 import numpy as np
 import requests
@@ -127,10 +129,13 @@ def test_a_full_mlflow_store_or_artifact_folder_says_disk_full_and_keeps_the_out
         result = sh(stage_cmd(project, "evaluate"), project, check=False, MLFLOW_TRACKING_URI=uri)
     assert result.returncode == 1
     assert result.stderr == f"error: MLflow store {uri} is not usable: disk full (database or disk is full)\n"
-    with full_disk(project / "mlartifacts", size="64m"):
+    # The experiment's artifacts are where it was created: the `reproduced` project's mlartifacts/.
+    location = store(project)[0].get_experiment_by_name(EXPERIMENT).artifact_location
+    artifacts = Path(urllib.parse.urlparse(location).path)
+    with full_disk(artifacts, size="64m"):
         result = sh(stage_cmd(project, "evaluate"), project, check=False, MLFLOW_TRACKING_URI=uri)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith(f"error: MLflow artifact store: cannot write {project / 'mlartifacts'}")
+    assert result.stderr.startswith(f"error: MLflow artifact store: cannot write {artifacts}")
     assert result.stderr.endswith(": No space left on device (disk full)\n")
     assert files(project / "metrics") == metrics
 

@@ -1,4 +1,5 @@
-"""How every stage runs and fails: one-line errors with credentials redacted, clean interrupts."""
+"""How every stage runs and fails: one-line errors (values shortened, credentials redacted, OS write
+errors named), clean interrupts; and the one choice of the Keras backend every entry point makes."""
 
 from __future__ import annotations
 
