@@ -130,7 +130,7 @@ def test_a_full_mlflow_store_or_artifact_folder_says_disk_full_and_keeps_the_out
     assert result.returncode == 1
     assert result.stderr == f"error: MLflow store {uri} is not usable: disk full (database or disk is full)\n"
     # The experiment's artifacts are where it was created: the `reproduced` project's mlartifacts/.
-    location = store(project)[0].get_experiment_by_name(EXPERIMENT).artifact_location
+    location = MlflowClient(tracking_uri=uri).get_experiment_by_name(EXPERIMENT).artifact_location
     artifacts = Path(urllib.parse.urlparse(location).path)
     with full_disk(artifacts, size="64m"):
         result = sh(stage_cmd(project, "evaluate"), project, check=False, MLFLOW_TRACKING_URI=uri)
