@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,9 +177,16 @@ def _raised_by_mlflow(exc: BaseException) -> bool:
 
 
 def _artifact_location() -> str:
-    """The active run's artifact folder, else the store's."""
-    active = mlflow.active_run()
-    return active.info.artifact_uri if active else str(store_root() / ARTIFACTS_DIR)
+    """The artifact folder of the run the block was writing to (it has ended by the time its error
+    is caught), else the store's."""
+    try:
+        run = mlflow.active_run() or mlflow.last_active_run()
+    except Exception:  # the store itself may be what failed
+        run = None
+    if run is None:
+        return str(store_root() / ARTIFACTS_DIR)
+    uri = run.info.artifact_uri
+    return urllib.parse.unquote(urllib.parse.urlparse(uri).path) if uri.startswith("file:") else uri
 
 
 @contextlib.contextmanager
