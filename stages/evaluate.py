@@ -51,7 +51,8 @@ OUTPUTS = ("eval.json", "confusion.csv", "roc.csv")
 
 def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:
     training_run_id = tracking.read_run_reference(run_file)
-    tracking.use_experiment(params.mlflow.experiment_name)
+    experiment_id = tracking.use_experiment(params.mlflow.experiment_name)
+    tracking.check_training_run(training_run_id, experiment_id, model_path.name, run_file)
     use_backend(params.train.backend, seed=0)
     model = serving.load_keras_model(model_path)
     threshold = params.evaluate.threshold
@@ -60,7 +61,8 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     labels, probabilities = {}, {}
     for split in SCORED_SPLITS:
         x, labels[split] = load_padded(data_dir / f"{split}.npz")
-        probabilities[split] = batches.predict(model, x, padding, params.evaluate.batch_size)
+        source = str(data_dir / f"{split}.npz")
+        probabilities[split] = batches.predict(model, x, padding, params.evaluate.batch_size, source)
     report: dict[str, object] = {
         split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS
     }

@@ -4,15 +4,14 @@ sentence); the vocabulary is fit on train only."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
 from imdb_rnn.data.splits import SHORT_SPLIT, SPLITS, read_split, short_reviews
 from imdb_rnn.data.text import Vocabulary, texts_to_padded
-from imdb_rnn.runtime.errors import quiet_incidental_tensorflow, run
-from imdb_rnn.runtime.outputs import atomic_path
+from imdb_rnn.runtime.errors import choose_backend, run
+from imdb_rnn.runtime.outputs import staged_outputs
 from imdb_rnn.runtime.params import PadParams, load_params
 
 PARAMS = ("pad",)  # dvc.yaml's params of this stage (a test compares)
@@ -26,11 +25,14 @@ def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
     vocabulary = Vocabulary.fit(
         frames["train"]["text"], params.max_features, params.max_len, params.padding, params.truncating, params.ngrams
     )
-    for name, frame in frames.items():
-        x = texts_to_padded(frame["text"], vocabulary)
-        with atomic_path(out_dir / f"{name}.npz") as tmp, tmp.open("wb") as stream:  # np.savez would add .npz to a path
-            np.savez(stream, x=x, y=frame["label"].to_numpy(dtype="int32"))
-    vocabulary.save(out_dir / VOCABULARY_FILE)
+    # All or nothing: a full disk halfway leaves the previous padded splits and vocabulary, together.
+    outputs = [out_dir / f"{name}.npz" for name in frames] + [out_dir / VOCABULARY_FILE]
+    with staged_outputs(*outputs) as staged:
+        for frame, path in zip(frames.values(), staged, strict=False):
+            x = texts_to_padded(frame["text"], vocabulary)
+            with path.open("wb") as stream:  # np.savez would add .npz to a path
+                np.savez(stream, x=x, y=frame["label"].to_numpy(dtype="int32"))
+        vocabulary.save(staged[-1])
 
 
 def main() -> None:
@@ -39,8 +41,7 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path, help="folder for train/val/test.npz and vocab.json")
     args = parser.parse_args()
     # Only keras.utils.pad_sequences is used here: the numpy backend spares a deep-learning import.
-    os.environ.setdefault("KERAS_BACKEND", "numpy")
-    quiet_incidental_tensorflow()
+    choose_backend("numpy", "pad")
     pad(load_params(keys=PARAMS).pad, args.split_dir, args.out_dir)
 
 

@@ -4,6 +4,7 @@ the project, tiny archives in the official layout, and the project's import grap
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import os
 import shlex
@@ -261,3 +262,73 @@ def assert_alias_on_the_best(client, swept: str) -> None:
     for version in client.search_model_versions(f"name = '{MODEL_NAME}'"):
         assert version.tags["promotion.mode"] == "best_val" and version.tags["promotion.reason"], version.tags
         assert f"{swept}=" in version.description and "val.accuracy 0." in version.description, version.description
+
+
+def _mount(*args: str) -> str | None:
+    """`mount args...`: None if it worked, else why not."""
+    try:
+        result = subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if result.returncode == 0 else (result.stderr.strip() or f"mount exited {result.returncode}")
+
+
+def _umount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """`folder` made read-only for real: chmod for a normal user; as root (whom chmod does not stop)
+    a read-only bind mount of the folder onto itself. pytest.skip, saying why, if neither can be had."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(mode)
+        return
+    problem = _mount("--bind", str(folder), str(folder))
+    if problem is None:
+        problem = _mount("-o", "remount,bind,ro", str(folder))
+        if problem is not None:
+            _umount(folder)
+    if problem is not None:
+        pytest.skip(f"cannot make {folder} read-only as root: {problem}")
+    try:
+        yield folder
+    finally:
+        _umount(folder)
+
+
+@contextlib.contextmanager
+def full_disk(folder: Path, size: str = "4m"):
+    """`folder` on a small tmpfs of its own, holding what it held, then filled to the last byte: a
+    real full disk (ENOSPC) under it. pytest.skip, saying why, if no tmpfs can be mounted here."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = folder.parent / f".{folder.name}.before-full-disk"
+    shutil.copytree(folder, saved, symlinks=True)
+    problem = _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder))
+    if problem is not None:
+        shutil.rmtree(saved)
+        pytest.skip(f"cannot mount a small tmpfs on {folder} (to fill it): {problem}")
+    try:
+        shutil.copytree(saved, folder, symlinks=True, dirs_exist_ok=True)
+        filler = os.open(folder / ".filler", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            for chunk in (1 << 16, 4096, 1):  # to the last byte
+                with contextlib.suppress(OSError):
+                    while os.write(filler, b"\0" * chunk):
+                        pass
+        finally:
+            os.close(filler)
+        yield folder
+    finally:
+        _umount(folder)
+        shutil.rmtree(saved, ignore_errors=True)

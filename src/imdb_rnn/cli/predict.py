@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,13 @@ def read_reviews(arguments: list[str], file: Path | None) -> list[str]:
         for number, text in enumerate(arguments, start=1):
             if not text.strip():
                 raise PipelineError(f"argument {number}: empty review")
+            try:  # bytes that are not UTF-8 reach sys.argv as lone surrogates (surrogateescape)
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                byte = os.fsencode(text[exc.start])[0]
+                raise PipelineError(
+                    f"argument {number}: not valid UTF-8 (byte {byte:#04x} at character {exc.start + 1})"
+                ) from None
         return arguments
     if file:
         try:
@@ -116,9 +124,13 @@ def main() -> None:
         help="reviews per model call (default: imdb_rnn.serving.classifier.BATCH_SIZE)",
     )
     args = parser.parse_args()
+    if args.model_uri is not None and not args.model_uri.strip():
+        raise PipelineError("--model-uri: empty (give an MLflow model URI, or leave the option out)")
     reviews = read_reviews(args.reviews, args.file)  # bad input fails before the slow imports
     predict = (
-        mlflow_model(args.model_uri) if args.model_uri else pipeline_classifier(args.model, args.vocab, args.batch_size)
+        mlflow_model(args.model_uri)
+        if args.model_uri is not None
+        else pipeline_classifier(args.model, args.vocab, args.batch_size)
     )
     result = predict(reviews)
     # known_words: a model registered before this column existed does not return it.

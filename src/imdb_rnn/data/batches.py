@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from imdb_rnn.data.text import OOV_ID
+from imdb_rnn.runtime.errors import PipelineError
 
 BUCKETS = 6  # bucket lengths (train.buckets): JAX compiles a step per batch shape, so a handful, not hundreds
 ROUND_TO = 16
@@ -53,9 +54,30 @@ def reads_any_length(model) -> bool:
     return masks_padding(model) and model.input_shape[1] is None
 
 
-def predict(model, x: np.ndarray, padding: str, batch_size: int) -> np.ndarray:
+def vocabulary_size(model) -> int | None:
+    """The ids the model reads (its embedding's input_dim: ids 0 to N-1), None if it has no embedding."""
+    return getattr(model.layers[0], "input_dim", None) if model.layers else None
+
+
+def check_token_ids(model, x: np.ndarray, source: str) -> None:
+    """Token ids the model cannot read are refused in one line naming where they came from: Keras'
+    embedding on JAX reads an id past its table as NaN, silently (predict printed "probability": NaN)."""
+    size = vocabulary_size(model)
+    if size is None or x.size == 0:
+        return
+    low, high = int(x.min()), int(x.max())
+    if low < 0 or high >= size:
+        raise PipelineError(
+            f"{source}: token ids from {low:,} to {high:,}, but the model reads ids 0 to {size - 1:,} only "
+            "(its vocabulary): the data and the model are not from the same pipeline run"
+        )
+
+
+def predict(model, x: np.ndarray, padding: str, batch_size: int, source: str = "input") -> np.ndarray:
     """model.predict, in length buckets if the model masks padding (the same result, less padding
-    read), as float64 probabilities in the rows' order."""
+    read), as float64 probabilities in the rows' order. Ids outside the model's vocabulary are
+    refused (check_token_ids), naming `source`."""
+    check_token_ids(model, x, source)
     if masks_padding(model):  # an all-padding review is all masked: the mean over no step is 0/0
         empty = review_lengths(x) == 0
         if empty.any():  # read it as one unknown word

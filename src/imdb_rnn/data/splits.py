@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +34,17 @@ def load_padded(path: Path, labels: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """data/padded/<split>.npz: (token ids, labels); `labels` "p" for a teacher's probabilities."""
     try:
         with np.load(path) as data:
-            return data["x"], data[labels]
-    except (OSError, ValueError, KeyError) as exc:
+            x, y = data["x"], data[labels]
+    # A file cut short (a full disk, a copy interrupted) is a BadZipFile, or an EOFError/ValueError
+    # in a member; a file that is not an .npz at all (pickled) is refused by allow_pickle=False.
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise PipelineError(f"{path}: not a padded split: {exc}") from None
+    if x.ndim != 2 or x.dtype.kind not in "iu" or len(x) != len(y):
+        raise PipelineError(
+            f"{path}: not a padded split: expected integer token ids (rows x max_len) and one label per row, "
+            f"got x {x.dtype}{list(x.shape)} and {labels} {list(y.shape)}"
+        )
+    return x, y
 
 
 def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):

@@ -9,10 +9,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from imdb_rnn.runtime.errors import PipelineError
+from imdb_rnn.runtime.errors import PipelineError, describe
 from imdb_rnn.runtime.outputs import write_text_atomic
 
 PAD_ID, OOV_ID = 0, 1
@@ -50,6 +52,18 @@ def terms(tokens: list[str], ngrams: int) -> list[str]:
     return stream
 
 
+class _VocabularyFile(BaseModel):
+    """vocab.json as the pad stage writes it, checked like params.yaml (types, ranges, choices): a
+    hand-edited file fails in one line naming the key, not deep in padding or in the model."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    tokens: list[str] = Field(min_length=2, description="padding and OOV first, then the vocabulary")
+    max_len: int = Field(gt=0)
+    padding: Literal["pre", "post"]
+    truncating: Literal["pre", "post"]
+    ngrams: int = Field(1, ge=1, le=2)
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """Tokens by id (0 = padding, 1 = out of vocabulary) and how sequences are padded."""
@@ -76,9 +90,18 @@ class Vocabulary:
     @classmethod
     def load(cls, path: Path | str) -> Vocabulary:
         try:
-            return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
             raise PipelineError(f"{path}: not a readable vocabulary file: {exc}") from None
+        if not isinstance(data, dict):
+            raise PipelineError(f"{path}: not a vocabulary file: expected an object, got {type(data).__name__}")
+        try:
+            checked = _VocabularyFile.model_validate(data)
+        except ValidationError as exc:
+            raise PipelineError(describe(exc, path)) from None
+        if checked.tokens[:2] != [PAD_TOKEN, OOV_TOKEN]:
+            raise PipelineError(f"{path}: tokens: expected {PAD_TOKEN!r} and {OOV_TOKEN!r} first (ids 0 and 1)")
+        return cls(**checked.model_dump())
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -10,7 +10,7 @@ import re
 import socket
 from dataclasses import dataclass
 
-from imdb_rnn.runtime.errors import PipelineError, quiet_incidental_tensorflow
+from imdb_rnn.runtime.errors import PipelineError, choose_backend
 from imdb_rnn.runtime.params import TrainParams
 
 CPU_DEVICES_ENV = "TRAIN_CPU_DEVICES"
@@ -26,9 +26,7 @@ COLLECTIVE_TIMEOUT_S = 300
 
 def use_backend(name: str, seed: int) -> None:
     """Select the Keras backend (before Keras is first imported) and make training repeatable."""
-    os.environ["KERAS_BACKEND"] = name
-    if name != "tensorflow":
-        quiet_incidental_tensorflow()
+    choose_backend(name, "train.backend")
     import keras
 
     if keras.backend.backend() != name:

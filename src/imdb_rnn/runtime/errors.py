@@ -1,9 +1,13 @@
-"""How every stage runs and fails: one-line errors with credentials redacted, clean interrupts."""
+"""How every stage runs and fails: one-line errors (values shortened, credentials redacted, OS write
+errors named), clean interrupts; and the one choice of the Keras backend every entry point makes."""
 
 from __future__ import annotations
 
+import difflib
+import errno
 import os
 import re
+import reprlib
 import signal
 import sys
 from collections.abc import Callable
@@ -18,12 +22,83 @@ def quiet_incidental_tensorflow() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
+def choose_backend(name: str, key: str, strict: bool = True) -> None:
+    """The one way every entry point picks its Keras backend (train, evaluate, pad, predict, the
+    served model): the project's choice `name` (`key` says where it comes from: train.backend, the
+    model's config), whatever KERAS_BACKEND the shell has, which Keras would otherwise obey
+    (`KERAS_BACKEND=torch` gave tracebacks on `No module named 'torch'`). It takes effect only
+    before Keras is first imported; in a process already running Keras on another backend, `strict`
+    refuses in one line (training must run on its own), else that backend is kept (a .keras file
+    predicts on any of them)."""
+    keras = sys.modules.get("keras")
+    loaded = keras.backend.backend() if keras is not None and hasattr(keras, "backend") else None
+    if loaded is None:
+        os.environ["KERAS_BACKEND"] = name
+    elif loaded != name and strict:
+        raise PipelineError(f"{key}: {name!r}, but Keras was already loaded with {loaded!r}")
+    if (loaded or name) != "tensorflow":
+        quiet_incidental_tensorflow()
+
+
 class PipelineError(Exception):
     """A problem the user can fix; reported as one line, never a traceback."""
 
     # After the line, end the process at once, without the interpreter's exit hooks: for an error
     # after which a hook would wait on something gone (JAX's distributed shutdown, on a dead peer).
     exit_at_once = False
+
+
+# The most of one value that a message renders, and of a whole error line: a value may be a 10 MB
+# string or a YAML alias bomb's millions of items, and the line must stay one readable line.
+MAX_VALUE_CHARS = 200
+MAX_LINE_CHARS = 2000
+_VALUE_REPR = reprlib.Repr()
+_VALUE_REPR.maxlevel, _VALUE_REPR.maxstring, _VALUE_REPR.maxother = 3, 80, 80
+
+
+def shorten(value: object, limit: int = MAX_VALUE_CHARS) -> str:
+    """repr(value), at most `limit` characters, in bounded time whatever its size: the one way a
+    message renders a value the user gave (a param, a vocabulary's field)."""
+    text = _VALUE_REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(message: str) -> str:
+    """A message as the one line `run` prints: line breaks folded, at most MAX_LINE_CHARS."""
+    line = " ".join(message.split("\n")).replace("\r", " ")
+    return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..."
+
+
+def describe(error, path: object) -> str:
+    """A pydantic ValidationError of a file's content (params.yaml, vocab.json) as one line naming the
+    key, its first error: 'params.yaml: train.units: must be > 0 (got -1)'."""
+    errors = error.errors()
+    # A misspelt key (train.unit) is also a missing one (train.units): name the typo, and the fix.
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    first = (unknown or errors)[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if not key and first["type"] == "value_error":  # a check across sections names its own keys
+        return f"{path}: {first['msg'].removeprefix('Value error, ')}"
+    key = key or "(top level)"
+    if first["type"] == "extra_forbidden":
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
+        guess = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
+        return f"{path}: {key}: unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+    if first["type"] == "missing":
+        return f"{path}: {key}: missing"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{path}: {key}: {message} (got {shorten(first['input'])})"
+
+
+# OS errors that say a place cannot be written, whichever file they name (often none: writing to an
+# open file reports ENOSPC without a name): one line, not a traceback, wherever they escape.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+
+
+def os_error_line(exc: OSError) -> str:
+    where = f"{os.fsdecode(exc.filename)}: " if exc.filename else ""
+    full = " (disk full)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{where}{exc.strerror or exc}{full}"
 
 
 _URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
@@ -52,11 +127,16 @@ def run(main: Callable[[], None]) -> None:
     try:
         main()
     except PipelineError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        print(f"error: {one_line(redact(str(exc)))}", file=sys.stderr)
         if exc.exit_at_once:  # every `with` block has unwound: the run ended FAILED, temp files gone
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(1)
+        sys.exit(1)
+    except OSError as exc:  # what imdb_rnn.runtime.outputs did not name (a cache, a log), still one line
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        print(f"error: {one_line(redact(os_error_line(exc)))}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT

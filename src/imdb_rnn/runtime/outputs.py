@@ -1,14 +1,81 @@
 """Outputs written whole or not at all: a failed or interrupted stage leaves what was there.
-Hand-written: no well-kept library stages several files to replace them together after MLflow work."""
+Hand-written: no well-kept library stages several files to replace them together after MLflow work.
+
+Also the one place where a stage's outputs failing to be written (a read-only folder, a full disk, no
+permission) becomes one line naming the file or folder: `OSError`s inside `atomic_path` and
+`staged_outputs` (and their blocks) that concern the outputs become a PipelineError."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from imdb_rnn.runtime.errors import WRITE_ERRNOS, PipelineError
+
+STAGED_PREFIX = ".staged-"
+
+
+def _is_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail == 0 or stats.f_favail == 0
+
+
+def _is_written(temp: Path, output: Path) -> bool:
+    """A temp file standing for `output` that exists (is being written)."""
+    named = temp.name == output.name or temp.name.startswith(f".{output.name}.")
+    return temp != output and named and temp.is_file()
+
+
+def write_error(exc: OSError, places: dict[Path, Path]) -> PipelineError | None:
+    """`exc` as one line naming the output it concerns, or None if it concerns no output. `places`
+    maps the temp paths being written (files or folders) to the outputs they stand for."""
+    name = Path(os.path.abspath(os.fsdecode(exc.filename))) if exc.filename else None
+    target, matched = None, ""
+    for temp, output in places.items() if name is not None else ():
+        temp = Path(os.path.abspath(temp))
+        if (name == temp or temp in name.parents) and len(str(temp)) > len(matched):
+            target, matched = output, str(temp)  # the most specific: a staged file, else its staged folder
+        elif not matched and name.parent == temp.parent and name.name.startswith((STAGED_PREFIX, f".{output.name}.")):
+            target = output.parent  # creating the temp file or folder itself
+    if target is None:
+        if exc.errno not in WRITE_ERRNOS:
+            return None
+        # No file named (a write to an open file): the output last written to, else the folder(s).
+        written = [(temp.stat().st_mtime_ns, output) for temp, output in places.items() if _is_written(temp, output)]
+        outputs = list(dict.fromkeys(places.values()))
+        folders = list(dict.fromkeys(output.parent for output in outputs))
+        full = [folder for folder in folders if _is_full(folder)] or folders
+        if name is not None:
+            target = name
+        elif written:
+            target = max(written, key=lambda item: item[0])[1]
+        elif len(outputs) == 1:
+            target = outputs[0]
+        else:
+            target = ", ".join(map(str, full))
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += " (disk full)"
+    return PipelineError(f"{target}: cannot write: {reason}")
+
+
+@contextlib.contextmanager
+def _output_errors(places: dict[Path, Path]) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        error = write_error(exc, places)
+        if error is None:
+            raise
+        raise error from None
 
 
 @contextlib.contextmanager
@@ -16,18 +83,21 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     """A temp path beside `target` that replaces it only if the block succeeds,
     so a failed or interrupted stage never leaves a half-written file."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    places = {target: target}
+    with _output_errors(places):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        places[tmp] = target
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -38,15 +108,19 @@ def staged_outputs(*targets: Path | str) -> Iterator[list[Path]]:
     in the block, so a failed stage leaves its old outputs, never new ones DVC would take as its result."""
     targets = [Path(target) for target in targets]
     folders: dict[Path, Path] = {}
+    places = {target: target for target in targets}
     try:
-        for target in targets:
-            if target.parent not in folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                folders[target.parent] = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staged-"))
-        staged = [folders[target.parent] / target.name for target in targets]
-        yield staged
-        for path, target in zip(staged, targets, strict=False):
-            os.replace(path, target)
+        with _output_errors(places):
+            for target in targets:
+                if target.parent not in folders:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    folders[target.parent] = Path(tempfile.mkdtemp(dir=target.parent, prefix=STAGED_PREFIX))
+                    places[folders[target.parent]] = target.parent
+            staged = [folders[target.parent] / target.name for target in targets]
+            places.update(zip(staged, targets, strict=True))
+            yield staged
+            for path, target in zip(staged, targets, strict=False):
+                os.replace(path, target)
     finally:
         for folder in folders.values():
             shutil.rmtree(folder, ignore_errors=True)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import posixpath
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML, YAMLError
 
-from imdb_rnn.runtime.errors import PipelineError
+from imdb_rnn.runtime.errors import PipelineError, describe, shorten
 
 PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
@@ -26,6 +25,11 @@ MAX_SEED = 2**32 - 1
 # recall) needs both classes present, and 2 per class keeps them so whichever way the halves round.
 CLASSES, MIN_PER_CLASS = 2, 2
 MIN_SPLIT_SIZE = CLASSES * MIN_PER_CLASS
+# A params file or preset is a few KB holding about a hundred values. Bigger is a mistake, or an
+# attack: nine levels of YAML aliases (`&a`, `*a`) in 2 KB expand to a billion values, which
+# validating, printing, or DVC reading the file would each take minutes and gigabytes to walk.
+MAX_PARAMS_BYTES = 1 << 20
+MAX_PARAMS_VALUES = 10_000
 
 
 class _Section(BaseModel):
@@ -118,6 +122,9 @@ class EvaluateParams(_Section):
 
 
 MAX_MODEL_NAME_LENGTH = 256  # the registry's column (mlflow/store/model_registry/dbmodels)
+# mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH, copied so that checking params does not import
+# MLflow (a test compares): a longer name passed the check, then failed in train after DVC removed its outputs.
+MAX_EXPERIMENT_NAME_LENGTH = 500
 
 
 def registered_model_name_problem(name: str) -> str | None:
@@ -130,14 +137,18 @@ def registered_model_name_problem(name: str) -> str | None:
         return "MLflow model names cannot contain '/' or ':'"
     normal = posixpath.normpath(name)
     if normal != name or normal == "." or normal.startswith(".."):
-        return f"MLflow refuses model names that read as another path ({normal!r})"
+        return f"MLflow refuses model names that read as another path ({shorten(normal)})"
     if len(name) > MAX_MODEL_NAME_LENGTH:
         return f"MLflow model names are at most {MAX_MODEL_NAME_LENGTH} characters"
     return None
 
 
 class MlflowParams(_Section):
-    experiment_name: str = Field(min_length=1)
+    experiment_name: str = Field(
+        min_length=1,
+        max_length=MAX_EXPERIMENT_NAME_LENGTH,
+        description=f"MLflow experiment names are at most {MAX_EXPERIMENT_NAME_LENGTH} characters",
+    )
     registered_model_name: str = Field(min_length=1)
     # evaluate moves the registry's `champion` alias: best_val, only to a version better on validation
     # (strictly: ties keep the champion) | always | never (imdb_rnn.tracking.promotion)
@@ -231,32 +242,21 @@ class Params(_Section):
         return self
 
 
-def _describe(error: ValidationError, path: Path) -> str:
-    """First pydantic error as one line: 'params.yaml: train.units: must be > 0 (got -1)'."""
-    errors = error.errors()
-    # A misspelt key (train.unit) is also a missing one (train.units): name the typo, and the fix.
-    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
-    first = (unknown or errors)[0]
-    key = ".".join(str(part) for part in first["loc"])
-    if not key and first["type"] == "value_error":  # a check across sections names its own keys
-        return f"{path}: {first['msg'].removeprefix('Value error, ')}"
-    key = key or "(top level)"
-    if first["type"] == "extra_forbidden":
-        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
-        guess = difflib.get_close_matches(str(first["loc"][-1]), missing, n=1)
-        return f"{path}: {key}: unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
-    if first["type"] == "missing":
-        return f"{path}: {key}: missing"
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{path}: {key}: {message} (got {first['input']!r})"
-
-
 def read_params_file(path: Path = PARAMS_FILE) -> dict:
-    """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float)."""
+    """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float); a file
+    over MAX_PARAMS_BYTES, or whose aliases expand to over MAX_PARAMS_VALUES values, is refused
+    before anything walks it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_PARAMS_BYTES + 1)
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_PARAMS_BYTES:
+        raise PipelineError(f"{path}: larger than {MAX_PARAMS_BYTES >> 20} MB: not a params file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path}: not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
@@ -265,9 +265,28 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
         raise PipelineError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if data is None:
         raise PipelineError(f"{path}: is empty")
+    if _count_values(data, MAX_PARAMS_VALUES) > MAX_PARAMS_VALUES:
+        raise PipelineError(
+            f"{path}: its YAML aliases (*name) expand to more than {MAX_PARAMS_VALUES:,} values: not a params file"
+        )
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def _count_values(data: object, limit: int) -> int:
+    """The values in `data` with every alias expanded (a shared list counts each time it is used),
+    counted only up to just past `limit`: the time taken is bounded however far the aliases expand."""
+    count, todo = 0, [data]
+    while todo and count <= limit:
+        item = todo.pop()
+        count += 1
+        if isinstance(item, dict):
+            todo += item.keys()
+            todo += item.values()
+        elif isinstance(item, list | tuple | set):
+            todo += item
+    return count
 
 
 def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> Params:
@@ -278,7 +297,7 @@ def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> 
     try:
         params = Params.model_validate(read_params_file(path))
     except ValidationError as exc:
-        raise PipelineError(_describe(exc, path)) from None
+        raise PipelineError(describe(exc, path)) from None
     return params if keys is None else _only(params, keys)
 
 

@@ -5,7 +5,6 @@ backs `imdb_rnn.cli.predict` and the MLflow model (stages/serving_model.py) that
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,11 +15,12 @@ import pandas as pd
 from imdb_rnn.data import batches
 from imdb_rnn.data.text import OOV_ID, Vocabulary, texts_to_padded
 from imdb_rnn.models.pooling import masked_max_pooling_class
-from imdb_rnn.runtime.errors import PipelineError, quiet_incidental_tensorflow
+from imdb_rnn.runtime.errors import PipelineError, choose_backend
 
 # Reviews per model call. Large batches amortise the per-step cost of the recurrent loop: on 10,000
 # short reviews (max_len 500) JAX took 11 s per predict call at 1024 and 5 s at 4096 here.
 BATCH_SIZE = 4096
+DEFAULT_BACKEND = "jax"  # a model logged without its backend in its config (params.yaml's default)
 
 
 def load_keras_model(path: Path | str):
@@ -84,12 +84,16 @@ class SentimentClassifier:
         threshold: float = 0.5,
         batch_size: int = BATCH_SIZE,
     ) -> SentimentClassifier:
-        if backend:  # only effective before Keras is first imported in this process
-            os.environ.setdefault("KERAS_BACKEND", backend)
-        if os.environ.get("KERAS_BACKEND", backend) != "tensorflow":
-            quiet_incidental_tensorflow()
+        choose_backend(backend or DEFAULT_BACKEND, "backend", strict=False)
         vocabulary = Vocabulary.load(vocabulary_path)
-        return cls(load_keras_model(model_path), vocabulary, threshold, batch_size)
+        model = load_keras_model(model_path)
+        size = batches.vocabulary_size(model)
+        if size is not None and len(vocabulary) > size:  # its ids would reach past the model's
+            raise PipelineError(
+                f"{vocabulary_path}: {len(vocabulary):,} tokens, but the model {model_path} reads "
+                f"{size:,} ids: the vocabulary and the model are not from the same pipeline run"
+            )
+        return cls(model, vocabulary, threshold, batch_size)
 
     def predict(self, texts: Iterable[str]) -> pd.DataFrame:
         """One row per review, in order: probability (of positive), label (1/0), and known_words:
@@ -111,7 +115,7 @@ class SentimentClassifier:
                 }
             )
         with self._lock:
-            probability = batches.predict(self.model, x, self.vocabulary.padding, self.batch_size)
+            probability = batches.predict(self.model, x, self.vocabulary.padding, self.batch_size, "vocabulary")
         return pd.DataFrame(
             {
                 "probability": probability,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import json
 import logging
@@ -11,13 +12,14 @@ import os
 import re
 import subprocess
 import time
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
 
-from imdb_rnn.runtime.errors import PipelineError, redact
+from imdb_rnn.runtime.errors import PipelineError, redact, shorten
 from imdb_rnn.runtime.outputs import write_text_atomic
 
 # Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
@@ -150,14 +152,42 @@ def ui_url(base: str, experiment_id: str) -> str:
 
 @contextlib.contextmanager
 def store_errors() -> Iterator[None]:
-    """MLflow failing inside the block (a store locked or gone mid-stage) as one line."""
+    """MLflow failing inside the block (a store locked, gone or full mid-stage) as one line. An OSError
+    that MLflow did not raise (writing a stage's own staged outputs) is left to
+    imdb_rnn.runtime.outputs, which names the output."""
     try:
         yield
     except MlflowException as exc:
         raise _store_error(tracking_uri(), exc) from None
-    except OSError as exc:  # a local artifact store (or an output) that cannot be written
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise PipelineError(f"cannot write {redact(where)}{exc.strerror or exc}") from None
+    except OSError as exc:  # a local artifact store that cannot be written
+        if not _raised_by_mlflow(exc):
+            raise
+        where = exc.filename or _artifact_location()
+        reason = exc.strerror or str(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason += " (disk full)"
+        raise PipelineError(f"MLflow artifact store: cannot write {redact(str(where))}: {reason}") from None
+
+
+def _raised_by_mlflow(exc: BaseException) -> bool:
+    frames, traceback = [], exc.__traceback__
+    while traceback is not None:
+        frames.append(traceback.tb_frame.f_code.co_filename)
+        traceback = traceback.tb_next
+    return any(f"{os.sep}mlflow{os.sep}" in name for name in frames)
+
+
+def _artifact_location() -> str:
+    """The artifact folder of the run the block was writing to (it has ended by the time its error
+    is caught), else the store's."""
+    try:
+        run = mlflow.active_run() or mlflow.last_active_run()
+    except Exception:  # the store itself may be what failed
+        run = None
+    if run is None:
+        return str(store_root() / ARTIFACTS_DIR)
+    uri = run.info.artifact_uri
+    return urllib.parse.unquote(urllib.parse.urlparse(uri).path) if uri.startswith("file:") else uri
 
 
 @contextlib.contextmanager
@@ -172,7 +202,47 @@ def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
         mlflow.end_run(status=status)
 
 
+TRAINING_STAGE = "train"  # the `stage` tag of a training run (run_tags); other stages' runs have a `role`
+MODEL_ARTIFACT_DIR = "keras"  # where train logs the Keras model in its run
+
+
+def check_training_run(run_id: str, experiment_id: str, model_name: str, run_file: Path) -> None:
+    """Refuse, in one line, to resume a run that is not the training run `run_file` should name: one
+    of this experiment (`experiment_id`), tagged stage=train with no other role, not deleted, holding
+    its Keras model (keras/<model_name>). A stage that resumes a run adds metrics and registers a
+    model in it: pointed at the baseline's run, evaluate once rewrote that run's test.accuracy."""
+    where = f"{run_file}: run {run_id}"
+    try:
+        found = _retried(lambda: mlflow.get_run(run_id), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
+        artifacts = {item.path for item in mlflow.MlflowClient().list_artifacts(run_id, MODEL_ARTIFACT_DIR)}
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise PipelineError(f"{where}: no such run in the MLflow store {redact(tracking_uri())}") from None
+        raise _store_error(tracking_uri(), exc) from None
+    except OSError as exc:
+        raise PipelineError(f"{where}: cannot read its artifacts: {exc.strerror or exc}") from None
+    tags = found.data.tags
+    if found.info.experiment_id != experiment_id:
+        problem = f"is in experiment {found.info.experiment_id}, not mlflow.experiment_name's ({experiment_id})"
+    elif found.info.lifecycle_stage == "deleted":
+        problem = "was deleted"
+    elif tags.get("stage") != TRAINING_STAGE or "role" in tags:
+        what = tags.get("role") or tags.get("stage") or "untagged"
+        problem = f"is not a training run (its {'role' if 'role' in tags else 'stage'}: {shorten(what)})"
+    elif f"{MODEL_ARTIFACT_DIR}/{model_name}" not in artifacts:
+        problem = f"holds no trained model ({MODEL_ARTIFACT_DIR}/{model_name})"
+    else:
+        return
+    raise PipelineError(f"{where} {problem}: refusing to add to it (run train again, or fix {run_file})")
+
+
+# SQLite's words for a full disk (SQLAlchemy may report another error first, "Query-invoked autoflush").
+_DISK_FULL = re.compile(r"database or disk is full|No space left on device|SQLITE_FULL", re.IGNORECASE)
+
+
 def _store_error(uri: str, exc: Exception) -> PipelineError:
+    if _DISK_FULL.search(f"{exc} {exc.__cause__} {exc.__context__}"):
+        return PipelineError(f"MLflow store {redact(uri)} is not usable: disk full (database or disk is full)")
     if isinstance(exc, MlflowException):
         return PipelineError(f"MLflow store {redact(uri)} is not usable: {_first_line(exc)}")
     return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {_first_line(exc)}")

@@ -64,3 +64,34 @@ def test_first_sentence_is_the_first_with_a_word_cut_to_30_words():
     assert first_sentence("... Terrible. Avoid it.") == "Terrible."
     assert first_sentence("Wonderful<br /><br />acting? Yes.") == "Wonderful acting?"
     assert first_sentence(" ".join(["word"] * 50) + ".") == " ".join(["word"] * 30)
+
+
+VOCABULARY = {"tokens": ["", "[UNK]", "good"], "max_len": 4, "padding": "pre", "truncating": "pre", "ngrams": 1}
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"tokens": 5}, "tokens: Input should be a valid list (got 5)"),
+        ({"tokens": ["good", "film"]}, "tokens: expected '' and '[UNK]' first (ids 0 and 1)"),
+        ({"max_len": "64"}, "max_len: Input should be a valid integer (got '64')"),
+        ({"max_len": -1}, "max_len: Input should be greater than 0 (got -1)"),
+        ({"max_len": 0}, "max_len: Input should be greater than 0 (got 0)"),
+        ({"padding": "middle"}, "padding: Input should be 'pre' or 'post' (got 'middle')"),
+        ({"truncating": "pre\x00"}, "truncating: Input should be 'pre' or 'post' (got 'pre\\x00')"),
+        ({"ngrams": 3}, "ngrams: Input should be less than or equal to 2 (got 3)"),
+        ({"paddin": "pre"}, "paddin: unknown key"),
+    ],
+)
+def test_a_hand_edited_vocabulary_is_refused_in_one_line_naming_the_key(tmp_path, change, expected):
+    """Vocabulary.load checked only the JSON and the key names: these gave 17-23-line tracebacks
+    in pad, train or predict."""
+    import json
+
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps(VOCABULARY))
+    assert Vocabulary.load(path) == Vocabulary(**VOCABULARY)
+    path.write_text(json.dumps(VOCABULARY | change))
+    with pytest.raises(PipelineError) as refused:
+        Vocabulary.load(path)
+    assert str(refused.value) == f"{path}: {expected}"

@@ -257,3 +257,75 @@ def test_the_check_command_says_ok_or_one_line_and_exit_1(tmp_path):
     result = sh(["imdb-params", str(params)], ROOT, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr == f"error: {params}: train.units: Input should be greater than 0 (got 0)\n"
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """params.yaml with train.units a YAML alias bomb: 10 ** levels values in about 500 bytes."""
+    bomb = "\n    a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]" + "".join(
+        f"\n    a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]" for level in range(1, levels + 1)
+    )
+    text = (ROOT / "params.yaml").read_text()
+    start = text.index("\n  units:") + len("\n  units:")
+    return text[:start] + bomb + text[text.index("\n", start) :]
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once_by_every_reader(tmp_path):
+    """Nine levels of aliases under train.units ran imdb-params for minutes past 2.8 GB (the message
+    rendered the value in full); now every reader of a params file refuses it in under 2 s and 200 MB."""
+    import sys
+    import time
+
+    params = tmp_path / "params.yaml"
+    params.write_text(alias_bomb())
+    started = time.perf_counter()
+    assert "YAML aliases (*name) expand to more than 10,000 values" in refusal(params)
+    assert time.perf_counter() - started < 2
+    shutil.copy(ROOT / "params.yaml", tmp_path / "ok.yaml")
+    for command in (["imdb-params", str(params)], ["imdb-preset", str(params), str(tmp_path / "ok.yaml")]):
+        # The command's own peak memory, measured by a parent of its own (KB on Linux).
+        measured = (
+            "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+        )
+        result = sh([sys.executable, "-c", measured, *command], ROOT, check=False, timeout=20)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert "expand to more than 10,000 values" in result.stderr
+        assert int(result.stdout) < 200 * 1024
+    assert (tmp_path / "ok.yaml").read_text() == (ROOT / "params.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"train": {"cell": "x" * 1_000_000}},
+        {"train": {"units": list(range(5_000))}},
+        {"mlflow": {"registered_model_name": "a/" * 100_000}},
+    ],
+    ids=["long-string", "long-list", "long-name"],
+)
+def test_a_bad_value_is_rendered_shortened_in_its_message(tmp_path, edit):
+    """A six-level alias bomb once gave a 4.3 MB "one-line" error: every value a message renders
+    goes through errors.shorten."""
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    edit_params(params, edit)
+    message = refusal(params)
+    ((section, values),) = edit.items()
+    assert message.startswith(f"{params}: {section}.{next(iter(values))}: ") and len(message) < 400, message[:500]
+
+
+def test_experiment_names_over_mlflows_limit_are_refused_naming_the_key(tmp_path):
+    """A 501-character name passed the check, then failed in train (after DVC removed its outputs)
+    blaming the store."""
+    from mlflow.utils import validation
+
+    from imdb_rnn.runtime.params import MAX_EXPERIMENT_NAME_LENGTH
+
+    assert MAX_EXPERIMENT_NAME_LENGTH == validation.MAX_EXPERIMENT_NAME_LENGTH
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    edit_params(params, {"mlflow": {"experiment_name": "x" * MAX_EXPERIMENT_NAME_LENGTH}})
+    assert load_params(params).mlflow.experiment_name
+    edit_params(params, {"mlflow": {"experiment_name": "x" * (MAX_EXPERIMENT_NAME_LENGTH + 1)}})
+    message = refusal(params)
+    assert message.startswith(f"{params}: mlflow.experiment_name: String should have at most 500 characters")

@@ -1,0 +1,84 @@
+"""imdb_rnn.runtime.outputs: outputs written whole or not at all, and a folder that cannot be
+written (read-only, a full disk) named in one line, on real file systems (a bind mount, a tmpfs)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imdb_rnn.runtime.errors import PipelineError
+from imdb_rnn.runtime.outputs import staged_outputs, write_text_atomic
+from tests.helpers import ROOT, full_disk, read_only, sh
+
+
+def contents(folder):
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.name != ".filler"}
+
+
+def test_a_read_only_folder_is_one_line_naming_it_and_keeps_its_files(tmp_path):
+    out = tmp_path / "metrics"
+    out.mkdir()
+    (out / "eval.json").write_text("old")
+    with read_only(out):
+        with pytest.raises(PipelineError) as refused:
+            write_text_atomic(out / "eval.json", "new")
+        assert str(refused.value) == f"{out}: cannot write: Read-only file system"
+        with pytest.raises(PipelineError) as refused, staged_outputs(out / "eval.json", out / "roc.csv"):
+            pass
+        assert str(refused.value) == f"{out}: cannot write: Read-only file system"
+        assert contents(out) == {"eval.json": b"old"}
+
+
+def test_a_full_disk_is_one_line_naming_the_output_and_keeps_the_old_ones(tmp_path):
+    out = tmp_path / "padded"
+    out.mkdir()
+    (out / "train.npz").write_bytes(b"old")
+    with full_disk(out):
+        with pytest.raises(PipelineError) as refused:
+            write_text_atomic(out / "train.npz", "x" * 100_000)
+        assert str(refused.value) == f"{out / 'train.npz'}: cannot write: No space left on device (disk full)"
+        outputs = staged_outputs(out / "train.npz", out / "vocab.json")
+        with pytest.raises(PipelineError) as refused, outputs as (train, _), train.open("wb") as stream:
+            np.savez(stream, x=np.zeros(100_000))
+        assert str(refused.value) == f"{out / 'train.npz'}: cannot write: No space left on device (disk full)"
+        assert contents(out) == {"train.npz": b"old"}  # no temp file or folder left either
+
+
+def test_an_error_that_is_not_about_the_outputs_is_left_alone(tmp_path):
+    with pytest.raises(FileNotFoundError), staged_outputs(tmp_path / "out" / "a.json"):
+        (tmp_path / "missing.txt").read_text()
+
+
+@pytest.fixture()
+def split_dir(tmp_path):
+    """A tiny data/split: each split a few reviews of each class."""
+    folder = tmp_path / "split"
+    folder.mkdir()
+    for name in ("train", "val", "test"):
+        frame = pd.DataFrame({"text": ["A great film. Loved it.", "Awful. Boring."] * 20, "label": [1, 0] * 20})
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("fault", ["read-only", "full"])
+def test_the_pad_stage_on_an_unwritable_folder_fails_in_one_line_and_keeps_its_outputs(tmp_path, split_dir, fault):
+    """pad on a full data/padded gave three chained Errno 28 tracebacks, and replaced its files one by
+    one (a full disk halfway left new and old ones together)."""
+    out = tmp_path / "padded"
+    pad = [sys.executable, "-m", "stages.pad", str(split_dir), str(out)]
+    sh(pad, ROOT)
+    before = contents(out)
+    assert sorted(before) == ["test.npz", "test_short.npz", "train.npz", "val.npz", "vocab.json"]
+    with (read_only if fault == "read-only" else full_disk)(out):
+        result = sh(pad, ROOT, check=False)
+        assert result.returncode == 1, result.stderr
+        expected = (
+            f"{out}: cannot write: Read-only file system"
+            if fault == "read-only"
+            else f"{out / 'train.npz'}: cannot write: No space left on device (disk full)"
+        )
+        assert result.stderr == f"error: {expected}\n"
+        assert contents(out) == before
