@@ -89,7 +89,10 @@ def test_two_tensorflow_workers_train_like_one_process_and_only_the_chief_writes
     alone = json.loads((single / "metrics/train.json").read_text())
     assert (summary["workers"], summary["replicas"], alone["workers"]) == (2, 2, 1)
     # The same global batch (train.batch_size), split over the workers: the same model within noise.
-    assert summary["final_val_accuracy"] == pytest.approx(alone["final_val_accuracy"], abs=0.01)
+    # One epoch of the tiny model: 0.7592 against 0.7410 here on 2026-12-01, the same at the commit
+    # before the layout move (other CI runs had them within 0.01); three standard errors of a
+    # 5,000-review accuracy is ~0.02.
+    assert summary["final_val_accuracy"] == pytest.approx(alone["final_val_accuracy"], abs=0.025)
     (run,) = train_runs(chief)
     assert run.info.status == "FINISHED" and run.data.tags["distribute.workers"] == "2"
     assert run.data.metrics["val_accuracy"] == pytest.approx(summary["final_val_accuracy"])
