@@ -52,7 +52,7 @@ OUTPUTS = ("eval.json", "confusion.csv", "roc.csv")
 def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:
     training_run_id = tracking.read_run_reference(run_file)
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)
-    tracking.check_training_run(training_run_id, experiment_id, model_path.name, run_file)
+    tracking.check_training_run(training_run_id, experiment_id, run_file)
     use_backend(params.train.backend, seed=0)
     model = serving.load_keras_model(model_path)
     threshold = params.evaluate.threshold

@@ -206,11 +206,12 @@ TRAINING_STAGE = "train"  # the `stage` tag of a training run (run_tags); other 
 MODEL_ARTIFACT_DIR = "keras"  # where train logs the Keras model in its run
 
 
-def check_training_run(run_id: str, experiment_id: str, model_name: str, run_file: Path) -> None:
+def check_training_run(run_id: str, experiment_id: str, run_file: Path) -> None:
     """Refuse, in one line, to resume a run that is not the training run `run_file` should name: one
     of this experiment (`experiment_id`), tagged stage=train with no other role, not deleted, holding
-    its Keras model (keras/<model_name>). A stage that resumes a run adds metrics and registers a
-    model in it: pointed at the baseline's run, evaluate once rewrote that run's test.accuracy."""
+    a Keras model (keras/*.keras, whatever model file evaluate is then given). A stage that resumes a
+    run adds metrics and registers a model in it: pointed at the baseline's run, evaluate once
+    rewrote that run's test.accuracy."""
     where = f"{run_file}: run {run_id}"
     try:
         found = _retried(lambda: mlflow.get_run(run_id), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
@@ -229,8 +230,8 @@ def check_training_run(run_id: str, experiment_id: str, model_name: str, run_fil
     elif tags.get("stage") != TRAINING_STAGE or "role" in tags:
         what = tags.get("role") or tags.get("stage") or "untagged"
         problem = f"is not a training run (its {'role' if 'role' in tags else 'stage'}: {shorten(what)})"
-    elif f"{MODEL_ARTIFACT_DIR}/{model_name}" not in artifacts:
-        problem = f"holds no trained model ({MODEL_ARTIFACT_DIR}/{model_name})"
+    elif not any(path.endswith(".keras") for path in artifacts):
+        problem = f"holds no trained model ({MODEL_ARTIFACT_DIR}/*.keras)"
     else:
         return
     raise PipelineError(f"{where} {problem}: refusing to add to it (run train again, or fix {run_file})")
