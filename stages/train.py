@@ -12,6 +12,7 @@ import numpy as np
 
 from imdb_rnn.data.splits import load_padded, with_unlabeled
 from imdb_rnn.data.text import Vocabulary
+from imdb_rnn.models import pretraining
 from imdb_rnn.models.fitting import fit, training_summary
 from imdb_rnn.runtime.devices import cluster, distribution, prepare_devices, use_backend
 from imdb_rnn.runtime.errors import PipelineError, run
@@ -37,6 +38,7 @@ def train(
     run_file: Path,
     metrics_path: Path,
     history_path: Path,
+    pretrained_dir: Path,
 ) -> None:
     place = cluster(params.train)
     prepare_devices(params.train)
@@ -55,7 +57,7 @@ def train(
         # Another worker trains in step with the chief and writes nothing in the workspace. Saving
         # may take part in collectives, so it saves too, to a temp dir then deleted (TensorFlow's
         # multi-worker recipe).
-        model, _, _ = fit(params, placement, vocabulary, training_data, validation_data, [])
+        model, _, _ = fit(params, placement, vocabulary, training_data, validation_data, [], pretrained_dir)
         with tempfile.TemporaryDirectory(prefix="imdb-rnn-worker-") as scratch, placement.peers_watched():
             model.save(Path(scratch, model_path.name))
         placement.barrier()
@@ -64,6 +66,8 @@ def train(
     tags = tracking.run_tags("train") | {"distribute.workers": str(place.workers)}
     if params.train.unlabeled_weight:  # the unlabeled stage's run, and (below) the md5 of its output
         tags["unlabeled_run_id"] = tracking.read_run_reference(unlabeled_dir / "run.json")
+    if params.train.init != "none":  # the pretrain stage's run, and the md5 of its output (data.pretrained.md5)
+        tags["pretrain_run_id"] = tracking.read_run_reference(pretrained_dir / pretraining.RUN_FILE)
     # Outputs are staged, and renamed into place only once the run has every artifact and has
     # ended: a failure in MLflow (or NaN loss) leaves the previous model and metrics, not new files
     # without a finished run behind them.
@@ -84,7 +88,9 @@ def train(
         tracking.log_dataset(x_train, y_train, data_dir / "train.npz", context="training")
         tracking.log_dataset(x_val, y_val, data_dir / "val.npz", context="validation")
         epochs = tracking.epoch_metrics()
-        model, table, kept_epoch = fit(params, placement, vocabulary, training_data, validation_data, [epochs])
+        model, table, kept_epoch = fit(
+            params, placement, vocabulary, training_data, validation_data, [epochs], pretrained_dir
+        )
         diverged = table[~np.isfinite(table["loss"])]
         if len(diverged):  # the run ends FAILED, nothing is written
             raise PipelineError(
@@ -110,13 +116,23 @@ def main() -> None:
     parser.add_argument(
         "--unlabeled", type=Path, required=True, help="the unlabeled stage's folder (train.unlabeled_weight)"
     )
+    parser.add_argument(
+        "--pretrained", type=Path, default=Path("data/pretrained"), help="the pretrain stage's folder (train.init)"
+    )
     parser.add_argument("--model", type=Path, required=True, help="Keras model file to write")
     parser.add_argument("--run-file", type=Path, required=True, help="where to record the MLflow run id")
     parser.add_argument("--metrics", type=Path, required=True, help="training summary (json)")
     parser.add_argument("--history", type=Path, required=True, help="per-epoch metrics (csv)")
     args = parser.parse_args()
     train(
-        load_params(keys=PARAMS), args.data_dir, args.unlabeled, args.model, args.run_file, args.metrics, args.history
+        load_params(keys=PARAMS),
+        args.data_dir,
+        args.unlabeled,
+        args.model,
+        args.run_file,
+        args.metrics,
+        args.history,
+        args.pretrained,
     )
 
 

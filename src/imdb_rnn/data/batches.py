@@ -46,7 +46,9 @@ def cut(x: np.ndarray, length: int, padding: str) -> np.ndarray:
 
 
 def masks_padding(model) -> bool:
-    return bool(getattr(model.layers[0], "mask_zero", False))
+    """Its first embedding masks padding (a functional model's layers[0] is its input layer)."""
+    first = next((layer for layer in model.layers if hasattr(layer, "mask_zero")), None)
+    return bool(getattr(first, "mask_zero", False))
 
 
 def reads_any_length(model) -> bool:

@@ -4,12 +4,13 @@ on a diverged loss; returns the plain classifier and its per-epoch table."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from imdb_rnn.data import batches
 from imdb_rnn.data.text import Vocabulary
-from imdb_rnn.models import adversarial
+from imdb_rnn.models import adversarial, pretraining
 from imdb_rnn.models.rnn import build_model, terminate_on_nan
 from imdb_rnn.runtime.devices import Placement
 from imdb_rnn.runtime.params import Params
@@ -17,9 +18,18 @@ from imdb_rnn.runtime.params import Params
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 
 
-def fit(params: Params, placement: Placement, vocabulary: Vocabulary, training_data, validation_data, callbacks: list):
+def fit(
+    params: Params,
+    placement: Placement,
+    vocabulary: Vocabulary,
+    training_data,
+    validation_data,
+    callbacks: list,
+    pretrained_dir: Path | None = None,
+):
     """(model, per-epoch table, the epoch whose weights it keeps) after training on this process's
-    share of (x, y, sample weights or None) and (x_val, y_val)."""
+    share of (x, y, sample weights or None) and (x_val, y_val); train.init pretrained: the embedding
+    and recurrent layers start from the pretrain stage's weights in `pretrained_dir`."""
     import keras
 
     x_train, y_train, weights = training_data
@@ -29,6 +39,8 @@ def fit(params: Params, placement: Placement, vocabulary: Vocabulary, training_d
     with placement.scope:  # the model's variables, on every replica
         model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
     placement.build(model, (x_train[: params.train.batch_size], y_train[: params.train.batch_size]))
+    if params.train.init != "none":
+        pretraining.load_into(model, pretrained_dir)
     # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop.
     callbacks = [*callbacks, terminate_on_nan()]
     stopper = None

@@ -19,6 +19,10 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     import keras
     from keras import layers
 
+    if params.init == "region":  # the pretrain stage's frozen states beside the classifier's own embedding
+        from imdb_rnn.models.pretraining import region_classifier
+
+        return compiled(region_classifier(params, vocabulary_size, max_len), params)
     rnn = getattr(layers, RNN_LAYERS[params.cell])
     if params.adversarial:  # trained on perturbed embeddings too; saved as the plain Sequential
         from imdb_rnn.models.adversarial import perturbation_classes
@@ -55,6 +59,13 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     if params.output_dropout:
         model.add(layers.Dropout(params.output_dropout))
     model.add(layers.Dense(1, activation="sigmoid"))
+    return compiled(model, params)
+
+
+def compiled(model, params: TrainParams):
+    """`model` compiled with the optimizer, loss and metric every classifier trains with."""
+    import keras
+
     clipping = {"clipnorm": params.clipnorm} if params.clipnorm else {}  # keeps adam steady on long sequences
     optimizer = keras.optimizers.get(
         {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate, **clipping}}

@@ -96,6 +96,11 @@ class TrainParams(_Section):
     )
     seed: int = Field(ge=0, le=MAX_SEED)
     distribute: Literal["none", "mirrored", "multi_worker"]
+    init: Literal["none", "pretrained", "region"] = Field(
+        default="none",
+        description="none: random | pretrained: embedding and recurrent layers start from the pretrain "
+        "stage's | region: its frozen states are extra inputs beside the classifier's embedding",
+    )
 
 
 class BaselineParams(_Section):
@@ -114,6 +119,26 @@ class UnlabeledParams(_Section):
     C: float = Field(gt=0, description="the teacher's inverse regularization strength")
     max_iter: int = Field(gt=0)
     limit: int = Field(ge=0, description="only the first N unlabeled reviews (a quick try, the tests); 0 = all")
+
+
+class PretrainParams(_Section):
+    """The pretrain stage (stages.pretraining): a forward and a backward GRU over an embedding, each
+    position's state predicting the bag of the next (previous) `window` words (Johnson & Zhang 2016)."""
+
+    method: Literal["none", "region"] = Field(
+        description="none: nothing, empty outputs | region: bag-of-next-words GRUs"
+    )
+    embedding_dim: int = Field(gt=0, description="must equal train.embedding_dim for train.init pretrained")
+    units: int = Field(gt=0, description="must equal train.units for train.init pretrained")
+    window: int = Field(ge=1, le=20, description="words predicted on each side")
+    targets: int = Field(ge=2, description="only the most frequent word ids are predicted")
+    negatives: int = Field(ge=1, le=4096, description="negative samples shared by a batch")
+    chunk: int = Field(ge=4, le=1000, description="steps of back-propagation through time (a review is cut in chunks)")
+    batch_size: int = Field(gt=0)
+    epochs: int = Field(ge=1, le=20)
+    learning_rate: float = Field(gt=0, lt=1)
+    limit: int = Field(ge=0, description="only the first N train and N unlabeled reviews (the tests); 0 = all")
+    seed: int = Field(ge=0, le=MAX_SEED)
 
 
 class EvaluateParams(_Section):
@@ -203,6 +228,7 @@ class Params(_Section):
     pad: PadParams
     train: TrainParams
     unlabeled: UnlabeledParams
+    pretrain: PretrainParams
     evaluate: EvaluateParams
     baseline: BaselineParams
     mlflow: MlflowParams
@@ -213,6 +239,28 @@ class Params(_Section):
             raise ValueError(
                 "train.unlabeled_weight > 0 needs a teacher to label the unlabeled reviews (unlabeled.teacher)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _pretrained_layers_fit_the_classifier(self) -> Params:
+        if self.train.init == "none":
+            return self
+        pretrain, train = self.pretrain, self.train
+        if pretrain.method == "none":
+            raise ValueError(f"train.init {train.init} needs a pretrain stage that trains something (pretrain.method)")
+        if (train.cell, train.layers, train.bidirectional, train.backend) != ("gru", 1, True, "jax"):
+            raise ValueError(
+                f"train.init {train.init} takes a one-layer bidirectional GRU on jax (got train.cell {train.cell}, "
+                f"train.layers {train.layers}, train.bidirectional {train.bidirectional}, "
+                f"train.backend {train.backend})"
+            )
+        if (pretrain.embedding_dim, pretrain.units) != (train.embedding_dim, train.units):
+            raise ValueError(
+                f"train.init {train.init}: pretrain.embedding_dim/units {pretrain.embedding_dim}/{pretrain.units} "
+                f"must equal train.embedding_dim/units {train.embedding_dim}/{train.units}"
+            )
+        if train.init == "region" and (train.adversarial or train.distribute != "none"):
+            raise ValueError("train.init region trains with train.adversarial 0 and train.distribute none")
         return self
 
     @model_validator(mode="after")
