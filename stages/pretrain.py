@@ -38,15 +38,8 @@ def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabul
         f"pretrain: {len(x):,} reviews, {corpus.terms:,} terms, corpus built in {time.perf_counter() - start:.0f} s",
         flush=True,
     )
-    with (
-        tracking.store_errors(),
-        tracking.mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=f"pretrain-{settings.method}",
-            tags={**tracking.run_tags("pretrain"), "role": "pretrain"},
-        ) as active,
-    ):
-        tracking.mlflow.log_params(param_values(params, PARAMS))
+    run_name = f"pretrain-{settings.method}"
+    with tracking.stage_run(experiment_id, "pretrain", run_name, param_values(params, PARAMS)) as active:
         tracking.mlflow.set_tags(lineage.data_md5_tags())
         tracking.mlflow.log_metrics({"reviews": len(x), "terms": corpus.terms, "vocabulary": len(vocabulary)})
 

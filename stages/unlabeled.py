@@ -48,15 +48,8 @@ def label_with_teacher(
         unlabeled = unlabeled.iloc[: teacher.limit]
     vocabulary = Vocabulary.load(vocabulary_path)
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
-    with (
-        tracking.store_errors(),
-        tracking.mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=f"unlabeled-{teacher.teacher}",
-            tags={**tracking.run_tags("unlabeled"), "role": "unlabeled"},
-        ) as active,
-    ):
-        tracking.mlflow.log_params(param_values(params, PARAMS))
+    run_name = f"unlabeled-{teacher.teacher}"
+    with tracking.stage_run(experiment_id, "unlabeled", run_name, param_values(params, PARAMS)) as active:
         start = time.perf_counter()
         model = build_classifier(
             "nbsvm", teacher.ngram_max, min_df=1, max_features=None, C=teacher.C, max_iter=teacher.max_iter, seed=0

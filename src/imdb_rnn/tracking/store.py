@@ -285,6 +285,20 @@ def run_tags(stage: str) -> dict[str, str]:
     return tags
 
 
+@contextlib.contextmanager
+def stage_run(experiment_id: str, stage: str, run_name: str, params: dict) -> Iterator[mlflow.ActiveRun]:
+    """A stage's own run (unlabeled, pretrain: tagged role=<stage>) with its params logged; store
+    failures inside it become one line."""
+    with (
+        store_errors(),
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, tags={**run_tags(stage), "role": stage}
+        ) as active,
+    ):
+        mlflow.log_params(params)
+        yield active
+
+
 def user_tag() -> dict[str, str]:
     """The run's `mlflow.user`: the local user. MLflow would use MLFLOW_TRACKING_USERNAME, half a
     credential, which must not be recorded."""
