@@ -51,9 +51,11 @@ test-fast: setup-test
 	$(BIN)/python -m pytest tests/unit
 
 # ruff: the lint rules and the format of pyproject.toml ([tool.ruff]); `make format` rewrites.
+# lint-imports: the package's floors ([tool.importlinter]), no import from a floor above.
 lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 format: setup-test
 	$(BIN)/ruff format .
