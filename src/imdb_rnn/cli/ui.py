@@ -44,10 +44,10 @@ def main() -> None:
     base = sys.argv[1].rstrip("/")
     name = load_params(keys=("mlflow.experiment_name",)).mlflow.experiment_name
     experiment_id = tracking.use_experiment(name)
-    # A view someone changed since is kept; a server that refuses the tag (read-only user) still gets the link.
-    if VIEW_TAG not in tracking.mlflow.get_experiment(experiment_id).tags:
-        with contextlib.suppress(tracking.MlflowException):
-            tracking.mlflow.MlflowClient().set_experiment_tag(experiment_id, VIEW_TAG, saved_view())
+    # Written each time, so a store's older view is brought up to date; a server that refuses the tag
+    # (a read-only user) still gets the link.
+    with contextlib.suppress(tracking.MlflowException):
+        tracking.mlflow.MlflowClient().set_experiment_tag(experiment_id, VIEW_TAG, saved_view())
     print(
         f"MLflow UI: {base} — experiment {name}; its runs with validation and test accuracy:\n"
         f"  {ui_url(base, experiment_id)}",

@@ -148,12 +148,10 @@ class Placement:
         return global_batch if self.strategy is not None else global_batch // self.cluster.workers
 
     def build(self, model, sample_batch) -> None:
-        """Create the model's training state now, from a sample batch (multi-worker TensorFlow only:
-        keras_patches.build_training_state says why)."""
-        if self.strategy is None:
-            return
-        with self.strategy.scope():
-            keras_patches.build_training_state(model, sample_batch)
+        """Multi-worker TensorFlow: the training state built now (keras_patches.build_training_state)."""
+        if self.strategy is not None:
+            with self.strategy.scope():
+                keras_patches.build_training_state(model, sample_batch)
 
     def barrier(self) -> None:
         """Every worker waits here for all the others (once all have saved): the chief, which hosts

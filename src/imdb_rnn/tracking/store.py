@@ -101,26 +101,20 @@ def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
 
 # MLflow 3.17's UI ignores `mlflow.experimentKind` (its workflow switch is always on): GenAI or
 # model training is a per-browser choice, the sidebar toggle (localStorage `mlflow.workflowType_v1`,
-# default GenAI) or `?workflowType=` in a URL. The tag still says what this experiment is.
-KIND_TAG = "mlflow.experimentKind"
-EXPERIMENT_TAGS = {KIND_TAG: "custom_model_development"}
+# default GenAI) or `?workflowType=` in a URL. The tag, set when the experiment is created, still
+# says what this experiment is.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def _experiment_id(name: str, uri: str) -> str:
     with _store_lock(uri):
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
-            # A store from before these tags gets them. They only help the UI: a server that refuses
-            # them (read-only user) must not stop a stage.
-            for key, value in EXPERIMENT_TAGS.items():
-                if key not in experiment.tags:
-                    with contextlib.suppress(MlflowException):
-                        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
             return experiment.experiment_id
         # Artifacts of the local store sit beside it, whatever folder a stage runs in.
         location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
         try:
-            return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
+            return mlflow.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
         except MlflowException as exc:
             # A shared server has no lock of ours: another stage (a sweep's twin) created it first.
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
