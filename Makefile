@@ -51,16 +51,18 @@ test-fast: setup-test
 	$(BIN)/python -m pytest tests/unit
 
 # ruff: the lint rules and the format of pyproject.toml ([tool.ruff]); `make format` rewrites.
+# lint-imports: the package's floors ([tool.importlinter]), no import from a floor above.
 lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 format: setup-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 # Without MLflow's GenAI job workers (seven background processes that tracking does not use).
-# First prints where to go: the UI opens on GenAI, the link goes to the runs (imdb_rnn/tracking/store.py);
+# First prints where to go: the UI opens on GenAI, the link goes to the runs (imdb_rnn/cli/ui.py);
 # outside the project (no params.yaml) that line is an error and the UI starts all the same.
 ui: setup
 	-MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(BIN)/imdb-ui http://127.0.0.1:$(UI_PORT)

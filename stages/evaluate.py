@@ -11,15 +11,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from imdb_rnn.data import batches
 from imdb_rnn.data.splits import load_padded
 from imdb_rnn.data.text import Vocabulary
+from imdb_rnn.models import inference
 from imdb_rnn.models.scoring import SCORED_SPLITS, scores
 from imdb_rnn.runtime.devices import use_backend
 from imdb_rnn.runtime.errors import run
 from imdb_rnn.runtime.outputs import staged_outputs
 from imdb_rnn.runtime.params import PARAMS_FILE, Params, load_params, param_values
-from imdb_rnn.serving import classifier as serving
 from imdb_rnn.tracking import lineage, plots, promotion, registry
 from imdb_rnn.tracking import store as tracking
 
@@ -54,7 +53,7 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)
     tracking.check_training_run(training_run_id, experiment_id, run_file)
     use_backend(params.train.backend, seed=0)
-    model = serving.load_keras_model(model_path)
+    model = inference.load_keras_model(model_path)
     threshold = params.evaluate.threshold
     padding = Vocabulary.load(data_dir / "vocab.json").padding
 
@@ -62,7 +61,7 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     for split in SCORED_SPLITS:
         x, labels[split] = load_padded(data_dir / f"{split}.npz")
         source = str(data_dir / f"{split}.npz")
-        probabilities[split] = batches.predict(model, x, padding, params.evaluate.batch_size, source)
+        probabilities[split] = inference.predict(model, x, padding, params.evaluate.batch_size, source)
     report: dict[str, object] = {
         split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS
     }

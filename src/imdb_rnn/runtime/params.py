@@ -124,7 +124,7 @@ class UnlabeledParams(_Section):
 
 
 class PretrainParams(_Section):
-    """The pretrain stage (stages.pretraining): a forward and a backward GRU over an embedding, each
+    """The pretrain stage (stages.pretrain): a forward and a backward GRU over an embedding, each
     position's state predicting the bag of the next (previous) `window` words (Johnson & Zhang 2016)."""
 
     method: Literal["none", "region"] = Field(

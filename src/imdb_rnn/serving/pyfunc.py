@@ -1,5 +1,5 @@
 """The logged MLflow model's code ("models from code"): MLflow runs this file to load the model,
-so nothing is unpickled. The `stages` package is bundled with the model (code_paths)."""
+so nothing is unpickled. The modules it runs are bundled with the model (registry.BUNDLED_MODULES)."""
 
 import functools
 import sys

@@ -17,8 +17,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/imdb_rnn
 BUNDLED_MODULES = (
     "imdb_rnn.data.batches",
     "imdb_rnn.data.text",
+    "imdb_rnn.models.inference",
     "imdb_rnn.models.pooling",
     "imdb_rnn.runtime.errors",
+    "imdb_rnn.runtime.keras_patches",
     "imdb_rnn.runtime.outputs",
     "imdb_rnn.serving.classifier",
     "imdb_rnn.serving.pyfunc",

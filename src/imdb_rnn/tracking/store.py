@@ -101,53 +101,25 @@ def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
 
 # MLflow 3.17's UI ignores `mlflow.experimentKind` (its workflow switch is always on): GenAI or
 # model training is a per-browser choice, the sidebar toggle (localStorage `mlflow.workflowType_v1`,
-# default GenAI) or `?workflowType=` in a URL. The tag still says what this experiment is.
-KIND_TAG = "mlflow.experimentKind"
-# The runs table shows no metric column until one is picked, and no server setting changes that.
-# A saved view is the UI's own way to keep columns and sort: a tag the UI's "Save view" writes
-# (`mlflow.sharedViewState.<key>`, this envelope), listed under the experiment's Views and opened
-# by `?viewStateShareKey=<key>` (ui_url). Only the fields it changes: the UI fills in the rest.
-VIEW_KEY = "accuracy"
-VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
-VIEW_NAME = "Validation and test accuracy"
-VIEW_STATE = {
-    "selectedColumns": ["metrics.`val.accuracy`", "metrics.`test.accuracy`", "attributes.`Models`"],
-    "orderByKey": "metrics.`test.accuracy`",
-    "orderByAsc": False,
-}
-
-
-def _experiment_tags() -> dict[str, str]:
-    now = int(time.time() * 1000)
-    view = {"name": VIEW_NAME, "createdAt": now, "updatedAt": now, "state": json.dumps(VIEW_STATE)}
-    return {KIND_TAG: "custom_model_development", VIEW_TAG: json.dumps(view)}
+# default GenAI) or `?workflowType=` in a URL. The tag, set when the experiment is created, still
+# says what this experiment is.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def _experiment_id(name: str, uri: str) -> str:
     with _store_lock(uri):
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
-            # A store from before these tags gets them; a view someone changed since is kept. They only
-            # help the UI: a server that refuses them (read-only user) must not stop a stage.
-            for key, value in _experiment_tags().items():
-                if key not in experiment.tags:
-                    with contextlib.suppress(MlflowException):
-                        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
             return experiment.experiment_id
         # Artifacts of the local store sit beside it, whatever folder a stage runs in.
         location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
         try:
-            return mlflow.create_experiment(name, artifact_location=location, tags=_experiment_tags())
+            return mlflow.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
         except MlflowException as exc:
             # A shared server has no lock of ours: another stage (a sweep's twin) created it first.
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
             return mlflow.get_experiment_by_name(name).experiment_id
-
-
-def ui_url(base: str, experiment_id: str) -> str:
-    """The experiment's runs in the UI at `base`: the model-training workflow, with the saved view."""
-    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
 
 
 @contextlib.contextmanager
@@ -327,6 +299,8 @@ def log_dataset(features, targets, source: Path, context: str) -> None:
     _retried(lambda: mlflow.log_input(dataset, context=context), _DUPLICATE)  # a retry finds the other run's row
 
 
+# Not mlflow.keras.MlflowCallback: it swallows store errors (ExceptionSafeClass), logs asynchronously, counts
+# epochs from 0 and keeps no durations.
 def epoch_metrics():
     """A Keras callback logging each epoch's metrics and duration to the active run (step = epoch,
     counted from 1 like metrics/history.csv); `.seconds` holds the durations."""
