@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import shutil
+import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from imdb_rnn.tracking import promotion
 from imdb_rnn.tracking import store as tracking
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/imdb_rnn
@@ -59,9 +63,11 @@ def log_model(
     threshold: float,
     registered_model_name: str,
     version_tags: dict[str, object],
+    registered: list[str],
 ):
     """Log the raw-text model to the active run, with the modules it runs bundled so that the
-    model is self-contained, and register it as a new version tagged with `version_tags`."""
+    model is self-contained, and register it as a new version tagged with `version_tags` (its number
+    appended to `registered` at once: see withdrawn_unless_finished)."""
     import mlflow.pyfunc
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -84,7 +90,30 @@ def log_model(
             registered_model_name=registered_model_name,
             tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
         )
+    registered.append(info.registered_model_version)
     client = tracking.mlflow.MlflowClient()
     for key, value in version_tags.items():
         client.set_model_version_tag(registered_model_name, info.registered_model_version, key, str(value))
     return info
+
+
+@contextlib.contextmanager
+def withdrawn_unless_finished(name: str) -> Iterator[list[str]]:
+    """The versions of `name` registered in the block (it appends their numbers) are deleted if the
+    block does not finish (an error, Ctrl-C, SIGTERM), and the champion alias goes back to the version
+    that should hold it: a version in the registry is always one whose evaluation finished."""
+    versions: list[str] = []
+    try:
+        yield versions
+    except BaseException:
+        if versions:  # a second Ctrl-C waits until this is done
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                with contextlib.suppress(Exception):  # the store itself may be what failed
+                    client = tracking.mlflow.MlflowClient()
+                    for version in versions:
+                        client.delete_model_version(name, version)
+                    promotion.settle(client, name)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
