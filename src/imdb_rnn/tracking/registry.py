@@ -7,11 +7,14 @@ import importlib.metadata
 import shutil
 import signal
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from imdb_rnn.runtime.errors import PipelineError, redact
 from imdb_rnn.tracking import promotion
 from imdb_rnn.tracking import store as tracking
 
@@ -117,3 +120,28 @@ def withdrawn_unless_finished(name: str) -> Iterator[list[str]]:
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         raise
+
+
+def check_model_files(uri: str) -> None:
+    """A models:/ URI whose version, or whose files in a local artifact store, cannot be found, as one
+    line (MLflow says `No such artifact: ''`, or a 40-line traceback under `mlflow models serve`)."""
+    if not uri.startswith("models:/"):
+        return
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    client = tracking.mlflow.MlflowClient()
+    try:
+        name, version = get_model_name_and_version(client, uri)
+        location = client.get_model_version_download_uri(name, version)
+    except MlflowException as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PipelineError(f"{uri}: {redact(first)} (in the MLflow store {redact(tracking.tracking_uri())})") from None
+    if location.startswith("file:"):
+        folder = Path(urllib.request.url2pathname(urllib.parse.urlparse(location).path))
+        if not folder.is_dir():
+            raise PipelineError(
+                f"{uri}: version {version}'s files are missing: no folder {folder} (the artifact folder "
+                f"{tracking.ARTIFACTS_DIR}/ deleted or moved?): restore it, or register the model again "
+                "(`dvc repro --force evaluate`, then `make promote VERSION=<the new version>`)"
+            )
