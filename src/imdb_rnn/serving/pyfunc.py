@@ -2,6 +2,7 @@
 so nothing is unpickled. The `stages` package is bundled with the model (code_paths)."""
 
 import functools
+import gc
 import os
 import sys
 
@@ -43,6 +44,13 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
             backend=config.get("backend"),
             threshold=float(config.get("threshold", 0.5)),
         )
+        # A server's pauses: Keras builds its predict function on the first call (a second), and Python's
+        # full garbage collection walks every object of MLflow, Keras and JAX (~0.5 M: 0.2-1 s) now
+        # and then, stalling the requests that arrive meanwhile. Both done here, once; then what is
+        # loaded is frozen out of every later collection (they walk only what requests allocate).
+        self.classifier.predict(["warm up"])
+        gc.collect()
+        gc.freeze()
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if "text" not in model_input:
