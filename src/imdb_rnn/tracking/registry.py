@@ -142,6 +142,6 @@ def check_model_files(uri: str) -> None:
         if not folder.is_dir():
             raise PipelineError(
                 f"{uri}: version {version}'s files are missing: no folder {folder} (the artifact folder "
-                f"{tracking.ARTIFACTS_DIR}/ deleted or moved?): restore it, or register the model again "
-                "(`dvc repro --force evaluate`, then `make promote VERSION=<the new version>`)"
+                f"{tracking.ARTIFACTS_DIR}/ deleted or moved?): restore it, or train and register a new version "
+                "(`dvc repro --force --single-item train evaluate`, then `make promote VERSION=<it>`)"
             )
