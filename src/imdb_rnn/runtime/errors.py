@@ -140,8 +140,8 @@ def restore_hint() -> str:
             path
             for entry in entries
             if isinstance(entry, dict)
-            for path, o in entry.items()
-            if not (o or {}).get("cache", True)
+            for path, options in entry.items()
+            if not (options or {}).get("cache", True)
         ]
     except Exception:  # no readable dvc.lock or dvc.yaml: nothing to say
         return ""
