@@ -69,9 +69,10 @@ ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 # The registered model's champion (evaluate moves the alias on validation accuracy; MODEL_URI overrides)
-# over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.
+# over HTTP on 127.0.0.1 (POST /invocations): mlflow models serve, once imdb_rnn/cli/serve.py has
+# checked in one line that the model is there; the venv's bin is on PATH for MLflow's uvicorn.
 serve: setup
-	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(BIN)/mlflow models serve -m "$(MODEL_URI)" --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(BIN)/python -m imdb_rnn.cli.serve "$(MODEL_URI)" --port $(SERVE_PORT)
 
 # The champion alias moved by hand to VERSION (imdb_rnn/cli/promote.py), in the store `serve` reads.
 promote: setup

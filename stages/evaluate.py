@@ -73,7 +73,11 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     # Outputs are staged and renamed into place only once every MLflow step has succeeded: a stage
     # that fails in MLflow (a store gone, the registry refusing) leaves no outputs that DVC would
     # take for this run's result, so the next `dvc repro` runs it again.
-    with staged_outputs(*(out_dir / name for name in OUTPUTS)) as (eval_json, confusion_csv, roc_csv):
+    # A version registered here is withdrawn unless every output is in place (registry.py).
+    with (
+        registry.withdrawn_unless_finished(params.mlflow.registered_model_name) as registered,
+        staged_outputs(*(out_dir / name for name in OUTPUTS)) as (eval_json, confusion_csv, roc_csv),
+    ):
         pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(confusion_csv, index=False)
         pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).to_csv(roc_csv, index=False)
         with tracking.store_errors(), evaluation_run(training_run_id, values) as active:
@@ -106,6 +110,7 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                 version_tags={
                     f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()
                 },
+                registered=registered,
             )
             accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
             model_name, version = params.mlflow.registered_model_name, info.registered_model_version

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -20,7 +21,7 @@ from pathlib import Path
 import filelock
 
 from imdb_rnn.runtime.errors import PipelineError, redact, shorten
-from imdb_rnn.runtime.outputs import write_text_atomic
+from imdb_rnn.runtime.outputs import process_alive, write_text_atomic
 
 # Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
 # on an unreachable server. A user's own setting wins.
@@ -83,9 +84,31 @@ def use_experiment(name: str) -> str:
     if redact(uri) != uri:  # MLflow prints a run's URL when it ends: not with the password in it
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     try:
-        return _retried(lambda: _experiment_id(name, uri), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
+        experiment_id = _retried(lambda: _experiment_id(name, uri), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
     except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
         raise _store_error(uri, exc) from None
+    with contextlib.suppress(MlflowException):  # a user allowed to log but not to end others' runs
+        end_killed_runs(experiment_id)
+    return experiment_id
+
+
+PROCESS_TAG = "process"  # host:pid of the process a run is RUNNING in
+
+
+def process_tag() -> dict[str, str]:
+    return {PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def end_killed_runs(experiment_id: str) -> None:
+    """Runs left RUNNING by a process of this host that is gone (SIGKILL, the out-of-memory killer:
+    nothing unwinds) end as KILLED: the next stage to open the experiment says so."""
+    client = mlflow.MlflowClient()
+    host = socket.gethostname().replace("'", "")
+    running = f"attributes.status = 'RUNNING' AND tags.{PROCESS_TAG} LIKE '{host}:%'"
+    for found in client.search_runs([experiment_id], filter_string=running, max_results=1000):
+        pid = found.data.tags[PROCESS_TAG].rpartition(":")[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            client.set_terminated(found.info.run_id, "KILLED")
 
 
 def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
@@ -169,6 +192,7 @@ def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
     status = mlflow.get_run(run_id).info.status
     active = mlflow.start_run(run_id=run_id)
     try:
+        mlflow.set_tags(process_tag())  # the process it is RUNNING in now
         yield active
     finally:
         mlflow.end_run(status=status)
@@ -252,7 +276,7 @@ def git_commit() -> tuple[str, bool]:
 def run_tags(stage: str) -> dict[str, str]:
     """Tags of a stage's run: the code's commit and, under `dvc exp run`, the experiment's name."""
     commit, dirty = git_commit()
-    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": stage, **user_tag()}
+    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": stage, **user_tag(), **process_tag()}
     tags.update({name: os.environ[name] for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV") if name in os.environ})
     return tags
 
