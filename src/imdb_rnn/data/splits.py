@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from imdb_rnn.data.text import Vocabulary
 from imdb_rnn.runtime.errors import PipelineError
 
 SPLITS = ("train", "val", "test")
@@ -45,6 +47,28 @@ def load_padded(path: Path, labels: str = "y") -> tuple[np.ndarray, np.ndarray]:
             f"got x {x.dtype}{list(x.shape)} and {labels} {list(y.shape)}"
         )
     return x, y
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What train reads: the train split (plus the teacher-labeled reviews), its sample weights
+    (None: all 1), the validation split and the vocabulary."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    x_val: np.ndarray
+    y_val: np.ndarray
+    vocabulary: Vocabulary
+
+    @classmethod
+    def load(cls, data_dir: Path, unlabeled_dir: Path, unlabeled_weight: float) -> TrainingData:
+        """data_dir's train.npz, val.npz and vocab.json; with `unlabeled_weight` > 0 also the
+        unlabeled stage's reviews (with_unlabeled)."""
+        (x, y), weights = load_padded(data_dir / "train.npz"), None
+        if unlabeled_weight:
+            x, y, weights = with_unlabeled(x, y, unlabeled_dir, unlabeled_weight)
+        return cls(x, y, weights, *load_padded(data_dir / "val.npz"), Vocabulary.load(data_dir / "vocab.json"))
 
 
 def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):
