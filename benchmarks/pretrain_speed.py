@@ -105,17 +105,14 @@ def main() -> None:
     import numpy as np
 
     from imdb_rnn.data.corpus import token_ids
-    from imdb_rnn.data.splits import load_padded, with_unlabeled
-    from imdb_rnn.data.text import Vocabulary
+    from imdb_rnn.data.splits import TrainingData
 
-    vocabulary = Vocabulary.load(args.data / "vocab.json")
+    data = TrainingData.load(args.data, args.unlabeled, params.train.unlabeled_weight)
+    vocabulary = data.vocabulary
     pretrain = pretraining_speed(
         params, token_ids(args.data / "train.npz", args.unlabeled, params.pretrain.limit), vocabulary, args.steps
     )
-    x, y = load_padded(args.data / "train.npz")
-    if params.train.unlabeled_weight:
-        x, y, _ = with_unlabeled(x, y, args.unlabeled, params.train.unlabeled_weight)
-    y = np.asarray(y, "float32")
+    x, y = data.x, np.asarray(data.y, "float32")
     classifier = classifier_speed(params, x, y, vocabulary, args.reviews, "none")
     region = classifier_speed(params, x, y, vocabulary, args.reviews, "region")
     result = {

@@ -51,8 +51,9 @@ def load_padded(path: Path, labels: str = "y") -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """What train reads: the train split (plus the teacher-labeled reviews), its sample weights
-    (None: all 1), the validation split and the vocabulary."""
+    """What train reads: the train split, with `unlabeled_weight` > 0 followed by the reviews the
+    unlabeled stage's teacher labeled (its probability as the target, `weights` their weight in the
+    loss; None: all 1), the validation split and the vocabulary."""
 
     x: np.ndarray
     y: np.ndarray
@@ -63,17 +64,9 @@ class TrainingData:
 
     @classmethod
     def load(cls, data_dir: Path, unlabeled_dir: Path, unlabeled_weight: float) -> TrainingData:
-        """data_dir's train.npz, val.npz and vocab.json; with `unlabeled_weight` > 0 also the
-        unlabeled stage's reviews (with_unlabeled)."""
         (x, y), weights = load_padded(data_dir / "train.npz"), None
         if unlabeled_weight:
-            x, y, weights = with_unlabeled(x, y, unlabeled_dir, unlabeled_weight)
+            x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
+            weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), unlabeled_weight, "float32")])
+            x, y = np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more])
         return cls(x, y, weights, *load_padded(data_dir / "val.npz"), Vocabulary.load(data_dir / "vocab.json"))
-
-
-def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):
-    """The train split plus the unlabeled reviews labeled by the `unlabeled` stage's teacher (their
-    probability as the target), each of those at `weight` in the loss: (x, y, sample weights)."""
-    x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
-    weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), weight, "float32")])
-    return np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more]), weights

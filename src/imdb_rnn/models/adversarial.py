@@ -94,5 +94,5 @@ def classifier(model):
     if len(kept) == len(model.layers):
         return model
     plain = keras.Sequential([keras.Input(shape=model.input_shape[1:], dtype="int32"), *kept], name=model.name)
-    plain.compile(optimizer=model.optimizer, loss=model.loss, weighted_metrics=[hard_label_accuracy()()])
+    plain.compile(optimizer=model.optimizer, loss=model.loss, weighted_metrics=[hard_label_accuracy()(name="accuracy")])
     return plain

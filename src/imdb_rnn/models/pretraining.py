@@ -116,18 +116,9 @@ class Pretrainer:
         self.state = (trainable, non_trainable, optimizer_variables)
         return value
 
-    def sync(self) -> None:
-        """The jitted state written back into the Keras variables."""
-        trainable, non_trainable, optimizer_variables = self.state
-        for variable, value in zip(self.variables, trainable, strict=True):
-            variable.assign(value)
-        for variable, value in zip(self.model.non_trainable_variables, non_trainable, strict=True):
-            variable.assign(value)
-        for variable, value in zip(self.optimizer.variables, optimizer_variables, strict=True):
-            variable.assign(value)
-
     def weights(self) -> dict[str, np.ndarray]:
-        self.sync()
+        for variable, value in zip(self.variables, self.state[0], strict=True):  # the jitted state, back in Keras
+            variable.assign(value)
         weights = {"embedding": np.asarray(self.model.get_layer("embedding").get_weights()[0])}
         for side in SIDES:
             for index, value in enumerate(self.model.get_layer(side).get_weights()):

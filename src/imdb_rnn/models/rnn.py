@@ -13,12 +13,11 @@ POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
 
 
 def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
-    """The encoder's input, then one stack for every classifier: (SpatialDropout1D) (word dropout)
-    -> `layers` recurrent layers (optionally bidirectional) -> the last output, or the mean/max over
-    all outputs (`pooling`) (-> Dropout) -> Dense(1, sigmoid). The input is the classifier's own
-    Embedding (train.init none; pretrained: imdb_rnn.models.pretraining.load_into then sets it and
-    the recurrent layer), or (train.init region) that Embedding beside the states of a frozen
-    Embedding -> Bidirectional GRU (Johnson & Zhang's region embeddings, set by load_into too).
+    """The encoder, then one stack for every classifier: (SpatialDropout1D) (word dropout) -> `layers`
+    recurrent layers (optionally bidirectional) -> the last output, or the mean/max over all outputs
+    (`pooling`) (-> Dropout) -> Dense(1, sigmoid). The encoder is an Embedding (train.init pretrained:
+    pretraining.load_into sets it and the recurrent layer), with train.init region beside the states
+    of a frozen Embedding -> Bidirectional GRU (Johnson & Zhang's region embeddings, set by load_into).
     The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None:
     reviews of any length (bucketed batches). `adversarial` > 0: trained with imdb_rnn.models.adversarial
     (take the plain model out with adversarial.classifier)."""
@@ -55,8 +54,7 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
 
 
 def _stack(params: TrainParams):
-    """The layers after the embedding, made one at a time as they are added (the order in which
-    they draw their initial weights is the order they are built in)."""
+    """The layers after the embedding, in order (the order they draw their initial weights' seeds in)."""
     from keras import layers
 
     if params.embedding_dropout:
@@ -97,26 +95,23 @@ def compiled(model, params: TrainParams):
     optimizer = keras.optimizers.get(
         {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate, **clipping}}
     )
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", weighted_metrics=[hard_label_accuracy()()])
+    model.compile(
+        optimizer=optimizer, loss="binary_crossentropy", weighted_metrics=[hard_label_accuracy()(name="accuracy")]
+    )
     return model
 
 
 @functools.cache
 def hard_label_accuracy():
-    """The accuracy metric's class: against the hard label (target >= 0.5), weighted as the loss is
-    (compiled as a weighted metric). Keras' binary accuracy compares the prediction with the target
-    exactly, so a teacher's probability (train.unlabeled_weight) always counted as wrong."""
+    """The class of the "accuracy" metric: against the hard label (target >= 0.5), compiled as a
+    weighted metric (weighted as the loss is). Keras' binary accuracy compares the prediction with the
+    target exactly: a teacher's probability (train.unlabeled_weight) always counted as wrong."""
     import keras
-    from keras import ops
 
     @keras.saving.register_keras_serializable(package="imdb_rnn")
     class HardLabelAccuracy(keras.metrics.BinaryAccuracy):
-        def __init__(self, name="accuracy", **kwargs):
-            super().__init__(name=name, **kwargs)
-
         def update_state(self, y_true, y_pred, sample_weight=None):
-            hard = ops.cast(ops.greater_equal(y_true, 0.5), "float32")
-            return super().update_state(hard, y_pred, sample_weight)
+            return super().update_state(keras.ops.greater_equal(y_true, 0.5), y_pred, sample_weight)
 
     return HardLabelAccuracy
 
