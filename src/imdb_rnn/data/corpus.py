@@ -17,19 +17,15 @@ from imdb_rnn.runtime.errors import PipelineError
 NO_TARGET = -1
 
 
-def word_targets(vocabulary: Vocabulary, targets: int) -> np.ndarray:
-    """For every vocabulary id, its target index (the rank among the most frequent `targets` words:
+def word_ids(vocabulary: Vocabulary, targets: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every vocabulary id: whether it is a single word (OOV included: it stands for one word;
+    not a pair, not padding), and its target index (the rank among the most frequent `targets` words:
     the vocabulary is ranked by frequency), or NO_TARGET for padding, OOV, word pairs and rarer words."""
-    is_word = np.array([index > OOV_ID and " " not in token for index, token in enumerate(vocabulary.tokens)])
+    is_word = np.array([index >= OOV_ID and " " not in token for index, token in enumerate(vocabulary.tokens)])
     target = np.full(len(vocabulary), NO_TARGET, "int32")
-    words = np.flatnonzero(is_word)[:targets]
+    words = np.flatnonzero(is_word[OOV_ID + 1 :])[:targets] + OOV_ID + 1
     target[words] = np.arange(len(words), dtype="int32")
-    return target
-
-
-def is_word_id(vocabulary: Vocabulary) -> np.ndarray:
-    """True for the ids of single words (OOV included: it stands for one word), False for pairs and padding."""
-    return np.array([index >= OOV_ID and " " not in token for index, token in enumerate(vocabulary.tokens)])
+    return is_word, target
 
 
 @dataclass
@@ -52,7 +48,7 @@ class Corpus:
 
 def build_corpus(x: np.ndarray, vocabulary: Vocabulary, targets: int, block: int = 5000) -> Corpus:
     """The Corpus of padded reviews `x` (pre or post padding), in blocks of rows to bound memory."""
-    word, target = is_word_id(vocabulary), word_targets(vocabulary, targets)
+    word, target = word_ids(vocabulary, targets)
     parts = []
     for start in range(0, len(x), block):
         rows = np.asarray(x[start : start + block], "int32")

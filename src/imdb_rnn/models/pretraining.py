@@ -71,7 +71,6 @@ class Pretrainer:
         import jax.numpy as jnp
         import keras
 
-        self.params = params
         self.model = build_pretraining_model(vocabulary_size, params)
         rng = np.random.default_rng(params.seed)
         self.outputs = [
@@ -127,16 +126,11 @@ class Pretrainer:
 
 
 def pretrain(
-    corpus: Corpus,
-    vocabulary_size: int,
-    params: PretrainParams,
-    on_epoch=None,
-    on_progress=None,
-    max_steps: int | None = None,
+    corpus: Corpus, vocabulary_size: int, params: PretrainParams, on_epoch=None, on_progress=None
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """Train on `corpus` for params.epochs (or `max_steps` steps in all: the benchmark): the weights
-    and, per epoch, {"epoch", "loss", "tokens", "seconds", "tokens_per_second"}. Terms (padding
-    excluded) count as tokens. `on_epoch(row)` after each epoch, `on_progress(step, loss, tokens/s)` now and then."""
+    """Train on `corpus` for params.epochs: the weights and, per epoch, {"epoch", "loss", "tokens",
+    "seconds", "tokens_per_second"}. Terms (padding excluded) count as tokens. `on_epoch(row)` after
+    each epoch, `on_progress(step, loss, tokens/s)` now and then."""
     trainer = Pretrainer(vocabulary_size, params)
     rng = np.random.default_rng(params.seed)
     distribution = negative_distribution(corpus, params.targets)
@@ -157,17 +151,10 @@ def pretrain(
             step += 1
             if on_progress and step % 50 == 0:
                 on_progress(step, float(losses[-1]), tokens / (time.perf_counter() - start))
-            if max_steps and step >= max_steps:
-                break
         loss = float(np.mean([float(value) for value in losses]))  # waits for the last step
         seconds = time.perf_counter() - start
-        row = {
-            "epoch": epoch,
-            "loss": loss,
-            "tokens": tokens,
-            "seconds": seconds,
-            "tokens_per_second": tokens / seconds,
-        }
+        row = {"epoch": epoch, "loss": loss, "tokens": tokens, "seconds": seconds}
+        row["tokens_per_second"] = tokens / seconds
         if not np.isfinite(loss):
             raise PipelineError(
                 f"pretrain: the loss became {loss} in epoch {epoch} (pretrain.learning_rate "
@@ -176,8 +163,6 @@ def pretrain(
         table.append(row)
         if on_epoch:
             on_epoch(row)
-        if max_steps and step >= max_steps:
-            break
     return trainer.weights(), table
 
 
