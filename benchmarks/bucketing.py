@@ -31,7 +31,7 @@ def train_run(project: Path, buckets: int, log: Path) -> dict:
     return {
         "buckets": buckets,
         "epoch_seconds": epoch_seconds(project, summary),
-        "val_accuracy": summary["final_val_accuracy"],
+        "val_accuracy": summary["val_accuracy"],
         "process_seconds": wall,
         "cpu_seconds": cpu,
         "peak_rss": rss,

@@ -26,18 +26,19 @@ from imdb_rnn.runtime.params import load_params
 def pretraining_speed(params, x, vocabulary, steps: int) -> dict:
     import numpy as np
 
+    from imdb_rnn.data import corpus as pretraining_corpus
     from imdb_rnn.models import pretraining
 
     settings = params.pretrain.model_copy(update={"method": "region"})
-    corpus = pretraining.build_corpus(x, vocabulary, settings.targets)
+    corpus = pretraining_corpus.build_corpus(x, vocabulary, settings.targets)
     trainer = pretraining.Pretrainer(len(vocabulary), settings)
-    rows, starts = pretraining.chunk_starts(corpus, settings.chunk)
-    distribution = pretraining.negative_distribution(corpus, settings.targets)
+    rows, starts = pretraining_corpus.chunk_starts(corpus, settings.chunk)
+    distribution = pretraining_corpus.negative_distribution(corpus, settings.targets)
     rng = np.random.default_rng(settings.seed)
 
     def step() -> int:
         picked = rng.integers(0, len(rows), settings.batch_size)
-        ids, forward, backward = pretraining.batch(
+        ids, forward, backward = pretraining_corpus.batch(
             corpus, rows[picked], starts[picked], settings.chunk, settings.window
         )
         negatives = rng.choice(settings.targets, size=settings.negatives, p=distribution).astype("int32")
@@ -103,18 +104,15 @@ def main() -> None:
     use_backend("jax", params.train.seed)
     import numpy as np
 
-    from imdb_rnn.data.splits import load_padded, with_unlabeled
-    from imdb_rnn.data.text import Vocabulary
-    from imdb_rnn.models.pretraining import texts
+    from imdb_rnn.data.corpus import token_ids
+    from imdb_rnn.data.splits import TrainingData
 
-    vocabulary = Vocabulary.load(args.data / "vocab.json")
+    data = TrainingData.load(args.data, args.unlabeled, params.train.unlabeled_weight)
+    vocabulary = data.vocabulary
     pretrain = pretraining_speed(
-        params, texts(args.data / "train.npz", args.unlabeled, params.pretrain.limit), vocabulary, args.steps
+        params, token_ids(args.data / "train.npz", args.unlabeled, params.pretrain.limit), vocabulary, args.steps
     )
-    x, y = load_padded(args.data / "train.npz")
-    if params.train.unlabeled_weight:
-        x, y, _ = with_unlabeled(x, y, args.unlabeled, params.train.unlabeled_weight)
-    y = np.asarray(y, "float32")
+    x, y = data.x, np.asarray(data.y, "float32")
     classifier = classifier_speed(params, x, y, vocabulary, args.reviews, "none")
     region = classifier_speed(params, x, y, vocabulary, args.reviews, "region")
     result = {

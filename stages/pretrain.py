@@ -2,7 +2,8 @@
 
 method: region trains a forward and a backward GRU over an embedding to predict each position's
 neighbouring words (imdb_rnn.models.pretraining) on the train split's token ids and the unlabeled reviews'
-(data/unlabeled, the reviews also in the labeled set left out): never a validation or test review.
+(data/unlabeled, the reviews also in the labeled set left out; imdb_rnn.data.corpus): never a
+validation or test review.
 method: none does nothing, in a second, and writes empty outputs.
 """
 
@@ -21,6 +22,7 @@ PARAMS = ("pretrain", "mlflow.experiment_name")  # dvc.yaml's params of this sta
 
 
 def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabulary_path: Path, out_dir: Path) -> None:
+    from imdb_rnn.data import corpus as pretraining_corpus
     from imdb_rnn.data.text import Vocabulary
     from imdb_rnn.models import pretraining
     from imdb_rnn.runtime.devices import use_backend
@@ -32,8 +34,8 @@ def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabul
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the work
     use_backend("jax", settings.seed)
     start = time.perf_counter()
-    x = pretraining.texts(train_npz, unlabeled_dir, settings.limit)
-    corpus = pretraining.build_corpus(x, vocabulary, settings.targets)
+    x = pretraining_corpus.token_ids(train_npz, unlabeled_dir, settings.limit)
+    corpus = pretraining_corpus.build_corpus(x, vocabulary, settings.targets)
     print(
         f"pretrain: {len(x):,} reviews, {corpus.terms:,} terms, corpus built in {time.perf_counter() - start:.0f} s",
         flush=True,

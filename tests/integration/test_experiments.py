@@ -83,7 +83,7 @@ def test_mirrored_training_over_two_cpu_devices(clone, backend):
     result = sh(["dvc", "repro", "train"], project, TRAIN_CPU_DEVICES="2")
     assert stages_run(result.stdout) == ["train"]
     summary = json.loads((project / "metrics/train.json").read_text())
-    assert summary["replicas"] == 2 and summary["final_val_accuracy"] > 0.6
+    assert summary["replicas"] == 2 and summary["val_accuracy"] > 0.6
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])

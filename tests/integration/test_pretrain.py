@@ -31,7 +31,7 @@ PRETRAIN = {
     },
     "train": {"cell": "gru", "bidirectional": True, "init": "pretrained", "unlabeled_weight": 0.5, "batch_size": 256},
 }
-# Runs in the project: the classifier's weights when training begins, and after it (train.fit's own callbacks).
+# Runs in the project: the classifier's weights when training begins, and after it (fitting.fit's own callbacks).
 CAPTURE = """
 import json, sys
 from pathlib import Path
@@ -41,23 +41,21 @@ params = load_params()
 params = params.model_copy(update={"train": params.train.model_copy(update={"init": sys.argv[1]})})
 use_backend("jax", params.train.seed)
 import keras, numpy as np
-from imdb_rnn.models import pretraining
-from stages import train
-from imdb_rnn.data.splits import load_padded
+from imdb_rnn.models import fitting, pretraining
+from imdb_rnn.data.splits import TrainingData
 from imdb_rnn.runtime.devices import cluster, distribution
 from imdb_rnn.models.rnn import build_model
-from imdb_rnn.data.text import Vocabulary
 
 class Capture(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.begin = [np.array(w) for w in self.model.get_weights()]
 
 capture = Capture()
-vocabulary = Vocabulary.load("data/padded/vocab.json")
-x, y = load_padded(Path("data/padded/train.npz"))
-val = load_padded(Path("data/padded/val.npz"))
-model, _, _ = train.fit(params, distribution(params.train, cluster(params.train)), vocabulary, (x[:256], y[:256], None),
-                        (val[0][:64], val[1][:64]), [capture], Path("data/pretrained"))
+data = TrainingData.load(Path("data/padded"), Path("data/unlabeled"), 0.0)
+vocabulary = data.vocabulary
+data = TrainingData(data.x[:256], data.y[:256], None, data.x_val[:64], data.y_val[:64], vocabulary)
+model = fitting.fit(params.train, distribution(params.train, cluster(params.train)), data, [capture],
+                    Path("data/pretrained")).model
 pretrained = pretraining.load_weights(Path("data/pretrained"))
 names = [v.path for v in model.weights]
 begin = dict(zip(names, capture.begin))
@@ -181,8 +179,8 @@ def test_no_validation_or_test_text_reaches_the_pretraining(pretrained, tmp_path
     script = """
 import numpy as np
 from pathlib import Path
-from imdb_rnn.models.pretraining import texts
-x = texts(Path("data/padded/train.npz"), Path("data/unlabeled"), 150)
+from imdb_rnn.data.corpus import token_ids
+x = token_ids(Path("data/padded/train.npz"), Path("data/unlabeled"), 150)
 train, unlabeled = np.load("data/padded/train.npz")["x"], np.load("data/unlabeled/labeled_by_teacher.npz")["x"]
 assert np.array_equal(x, np.concatenate([train[:150], unlabeled[:150]]))
 print("ok")

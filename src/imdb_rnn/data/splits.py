@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from imdb_rnn.data.text import Vocabulary
 from imdb_rnn.runtime.errors import PipelineError
 
 SPLITS = ("train", "val", "test")
@@ -47,9 +49,24 @@ def load_padded(path: Path, labels: str = "y") -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def with_unlabeled(x: np.ndarray, y: np.ndarray, unlabeled_dir: Path, weight: float):
-    """The train split plus the unlabeled reviews labeled by the `unlabeled` stage's teacher (their
-    probability as the target), each of those at `weight` in the loss: (x, y, sample weights)."""
-    x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
-    weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), weight, "float32")])
-    return np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more]), weights
+@dataclass(frozen=True)
+class TrainingData:
+    """What train reads: the train split, with `unlabeled_weight` > 0 followed by the reviews the
+    unlabeled stage's teacher labeled (its probability as the target, `weights` their weight in the
+    loss; None: all 1), the validation split and the vocabulary."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    x_val: np.ndarray
+    y_val: np.ndarray
+    vocabulary: Vocabulary
+
+    @classmethod
+    def load(cls, data_dir: Path, unlabeled_dir: Path, unlabeled_weight: float) -> TrainingData:
+        (x, y), weights = load_padded(data_dir / "train.npz"), None
+        if unlabeled_weight:
+            x_more, p_more = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
+            weights = np.concatenate([np.ones(len(x), "float32"), np.full(len(x_more), unlabeled_weight, "float32")])
+            x, y = np.concatenate([x, x_more]), np.concatenate([y.astype("float32"), p_more])
+        return cls(x, y, weights, *load_padded(data_dir / "val.npz"), Vocabulary.load(data_dir / "vocab.json"))

@@ -13,9 +13,13 @@ same weights), which is what is saved, evaluated and served."""
 
 from __future__ import annotations
 
+import functools
 
+
+@functools.cache
 def perturbation_classes():
-    """(EmbeddingPerturbation, AdversarialSequential), defined once Keras runs on JAX."""
+    """(EmbeddingPerturbation, AdversarialSequential), defined once Keras runs on JAX (once: the
+    training step finds its layer by class)."""
     import jax
     import jax.numpy as jnp
     import keras
@@ -84,9 +88,11 @@ def classifier(model):
     objects (so the same weights), without the perturbation layer; `model` itself when plain."""
     import keras
 
+    from imdb_rnn.models.rnn import hard_label_accuracy
+
     kept = [layer for layer in model.layers if type(layer).__name__ != "EmbeddingPerturbation"]
     if len(kept) == len(model.layers):
         return model
     plain = keras.Sequential([keras.Input(shape=model.input_shape[1:], dtype="int32"), *kept], name=model.name)
-    plain.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
+    plain.compile(optimizer=model.optimizer, loss=model.loss, weighted_metrics=[hard_label_accuracy()(name="accuracy")])
     return plain

@@ -1,107 +1,112 @@
-"""Keras' fit for every `train` option: length-bucketed or sharded batches, early stopping, a stop
-on a diverged loss; returns the plain classifier and its per-epoch table."""
+"""Keras' fit for every `train` option: the classifier built where training runs, fed one way
+(`feed`), early stopping, a stop on a diverged loss; the plain classifier, its per-epoch table and
+the training summary (metrics/train.json)."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from imdb_rnn.data import batches
-from imdb_rnn.data.text import Vocabulary
+from imdb_rnn.data.splits import TrainingData
 from imdb_rnn.models import adversarial, pretraining
 from imdb_rnn.models.rnn import build_model, terminate_on_nan
 from imdb_rnn.runtime.devices import Placement
-from imdb_rnn.runtime.params import Params
+from imdb_rnn.runtime.errors import PipelineError
+from imdb_rnn.runtime.params import TrainParams
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 
 
+def feed(params: TrainParams, placement: Placement, data: TrainingData) -> tuple[dict, int | None]:
+    """(model.fit's data arguments, the review length the model is built for). A model that masks
+    padding, on one process, reads seeded batches cut to their reviews' length (imdb_rnn.data.batches),
+    of any length; any other reads this process's share of the arrays (Placement.shard)."""
+    if params.mask_padding and params.buckets > 0 and params.distribute == "none":
+        cut = {"batch_size": params.batch_size, "padding": data.vocabulary.padding, "buckets": params.buckets}
+        return {
+            "x": batches.training_batches(data.x, data.y, **cut, seed=params.seed, shuffle=True, weights=data.weights),
+            "validation_data": batches.training_batches(data.x_val, data.y_val, **cut, seed=0, shuffle=False),
+        }, None
+    x, y, sample_weight = placement.shard(data.x, data.y, data.weights)
+    return {
+        "x": x,
+        "y": y,
+        "sample_weight": sample_weight,
+        "validation_data": placement.shard(data.x_val, data.y_val),
+        "batch_size": placement.batch_size(params.batch_size),
+    }, data.x.shape[1]
+
+
+@dataclass
+class Fitted:
+    model: object  # the plain classifier (adversarial.classifier), holding the kept epoch's weights
+    table: pd.DataFrame  # one row per epoch run: HISTORY_COLUMNS
+    kept_epoch: int  # the epoch whose weights it holds (early stopping restores the best)
+    placement: Placement
+
+    def save(self, path: Path) -> None:
+        """Every worker saves (saving may take part in collectives), then waits for all the others."""
+        with self.placement.peers_watched():
+            self.model.save(path)
+        self.placement.barrier()
+
+    def summary(self, seconds: list[float]) -> dict:
+        """metrics/train.json: the epochs run and their time, the kept epoch's metrics (those of the
+        model saved) and, named so, the last epoch's."""
+        kept, last = self.table.iloc[self.kept_epoch - 1], self.table.iloc[-1]
+        return {
+            "epochs": len(self.table),
+            "seconds": round(sum(seconds), 3),
+            "seconds_per_epoch": round(sum(seconds) / len(seconds), 3),
+            "replicas": self.placement.replicas,
+            "workers": self.placement.cluster.workers,
+            "kept_epoch": self.kept_epoch,
+            **{name: float(kept[name]) for name in HISTORY_COLUMNS[1:]},
+            **{f"last_epoch_{name}": float(last[name]) for name in HISTORY_COLUMNS[1:]},
+        }
+
+
 def fit(
-    params: Params,
-    placement: Placement,
-    vocabulary: Vocabulary,
-    training_data,
-    validation_data,
-    callbacks: list,
-    pretrained_dir: Path | None = None,
-):
-    """(model, per-epoch table, the epoch whose weights it keeps) after training on this process's
-    share of (x, y, sample weights or None) and (x_val, y_val); train.init pretrained: the embedding
-    and recurrent layers start from the pretrain stage's weights in `pretrained_dir`."""
+    params: TrainParams, placement: Placement, data: TrainingData, callbacks: list, pretrained_dir: Path | None = None
+) -> Fitted:
+    """The classifier trained on this process's share of `data`; train.init pretrained or region:
+    it starts from the pretrain stage's weights in `pretrained_dir`. A loss that turned NaN or
+    infinite is refused in one line (PipelineError)."""
     import keras
 
-    x_train, y_train, weights = training_data
-    x_val, y_val = validation_data
-    # A model that masks padding trains on batches cut to their reviews' length (imdb_rnn.data.batches).
-    bucketed = params.train.mask_padding and params.train.buckets > 0 and params.train.distribute == "none"
+    arguments, max_len = feed(params, placement, data)
     with placement.scope:  # the model's variables, on every replica
-        model = build_model(params.train, len(vocabulary), None if bucketed else x_train.shape[1])
-    placement.build(model, (x_train[: params.train.batch_size], y_train[: params.train.batch_size]))
-    if params.train.init != "none":
+        model = build_model(params, len(data.vocabulary), max_len)
+    placement.build(model, (data.x[: params.batch_size], data.y[: params.batch_size]))
+    if params.init != "none":
         pretraining.load_into(model, pretrained_dir)
     # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop.
     callbacks = [*callbacks, terminate_on_nan()]
-    stopper = None
-    if params.train.early_stopping:
+    if params.early_stopping:
         stopper = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=params.train.early_stopping, restore_best_weights=True
+            monitor="val_loss", patience=params.early_stopping, restore_best_weights=True
         )
-        callbacks = [*callbacks, stopper]
-    if bucketed:
-        data = {
-            "x": batches.training_batches(
-                x_train,
-                y_train,
-                params.train.batch_size,
-                vocabulary.padding,
-                params.train.seed,
-                shuffle=True,
-                buckets=params.train.buckets,
-                weights=weights,
-            ),
-            "validation_data": batches.training_batches(
-                x_val,
-                y_val,
-                params.train.batch_size,
-                vocabulary.padding,
-                0,
-                shuffle=False,
-                buckets=params.train.buckets,
-            ),
-        }
-    else:
-        x, y, sample_weight = placement.shard(x_train, y_train, weights)
-        data = {
-            "x": x,
-            "y": y,
-            "sample_weight": sample_weight,
-            "validation_data": placement.shard(x_val, y_val),
-            "batch_size": placement.batch_size(params.train.batch_size),
-        }
+        callbacks.append(stopper)
     with placement.peers_watched():
         history = model.fit(
-            **data,
-            epochs=params.train.epochs,
+            **arguments,
+            epochs=params.epochs,
             callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
         )
     table = pd.DataFrame(history.history)
     table.insert(0, "epoch", range(1, len(table) + 1))
+    diverged = table[~np.isfinite(table["loss"])]
+    if len(diverged):
+        raise PipelineError(
+            f"train: the loss became {diverged['loss'].iloc[0]} in epoch {diverged['epoch'].iloc[0]} "
+            f"(train.learning_rate {params.learning_rate:g} too high?): training stopped"
+        )
     # Keras 3 restores the best (lowest val_loss) epoch's weights at the end, stopped early or not.
-    kept_epoch = stopper.best_epoch + 1 if stopper is not None else len(table)
-    return adversarial.classifier(model), table[HISTORY_COLUMNS], kept_epoch
-
-
-def training_summary(table: pd.DataFrame, seconds: list[float], kept_epoch: int, replicas: int, workers: int) -> dict:
-    """metrics/train.json: the epochs run and their time, the epoch kept, the last epoch's metrics."""
-    return {
-        "epochs": len(table),
-        "seconds": round(sum(seconds), 3),
-        "seconds_per_epoch": round(sum(seconds) / len(seconds), 3),
-        "replicas": replicas,
-        "workers": workers,
-        "kept_epoch": kept_epoch,
-        **{f"final_{name}": float(table[name].iloc[-1]) for name in HISTORY_COLUMNS[1:]},
-    }
+    kept_epoch = stopper.best_epoch + 1 if params.early_stopping else len(table)
+    return Fitted(adversarial.classifier(model), table[HISTORY_COLUMNS], kept_epoch, placement)

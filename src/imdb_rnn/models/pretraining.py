@@ -18,120 +18,19 @@ beside its own embedding. Either way the saved model is a plain Keras model of K
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from imdb_rnn.data.splits import load_padded
-from imdb_rnn.data.text import OOV_ID, PAD_ID, Vocabulary
+from imdb_rnn.data.corpus import Corpus, batch, chunk_starts, negative_distribution
+from imdb_rnn.data.text import PAD_ID
 from imdb_rnn.runtime.errors import PipelineError
-from imdb_rnn.runtime.params import PretrainParams, TrainParams
+from imdb_rnn.runtime.params import PretrainParams
 
 WEIGHTS_FILE = "weights.npz"  # embedding, forward_0..2, backward_0..2 (Keras GRU kernel, recurrent kernel, bias)
 RUN_FILE = "run.json"  # the stage's MLflow run, for train's lineage tags
 SIDES = ("forward", "backward")
-NO_TARGET = -1
-
-
-def word_targets(vocabulary: Vocabulary, targets: int) -> np.ndarray:
-    """For every vocabulary id, its target index (the rank among the most frequent `targets` words:
-    the vocabulary is ranked by frequency), or NO_TARGET for padding, OOV, word pairs and rarer words."""
-    is_word = np.array([index > OOV_ID and " " not in token for index, token in enumerate(vocabulary.tokens)])
-    target = np.full(len(vocabulary), NO_TARGET, "int32")
-    words = np.flatnonzero(is_word)[:targets]
-    target[words] = np.arange(len(words), dtype="int32")
-    return target
-
-
-def is_word_id(vocabulary: Vocabulary) -> np.ndarray:
-    """True for the ids of single words (OOV included: it stands for one word), False for pairs and padding."""
-    return np.array([index >= OOV_ID and " " not in token for index, token in enumerate(vocabulary.tokens)])
-
-
-@dataclass
-class Corpus:
-    """Reviews as term ids, left-aligned (row, step), with for every step the words it has read:
-    `seen_to` the index (in the review's words) of the last word the forward GRU has read there,
-    `seen_from` the first word the backward GRU has read; `words` the review's words as target indices."""
-
-    ids: np.ndarray  # (reviews, steps) int32, padding (0) at the end
-    lengths: np.ndarray  # (reviews,) terms
-    seen_to: np.ndarray  # (reviews, steps) int16
-    seen_from: np.ndarray  # (reviews, steps) int16
-    words: np.ndarray  # (reviews, max words) int32 target index or NO_TARGET
-    word_counts: np.ndarray  # (reviews,) words
-
-    @property
-    def terms(self) -> int:
-        return int(self.lengths.sum())
-
-
-def build_corpus(x: np.ndarray, vocabulary: Vocabulary, targets: int, block: int = 5000) -> Corpus:
-    """The Corpus of padded reviews `x` (pre or post padding), in blocks of rows to bound memory."""
-    word, target = is_word_id(vocabulary), word_targets(vocabulary, targets)
-    parts = []
-    for start in range(0, len(x), block):
-        rows = np.asarray(x[start : start + block], "int32")
-        rows = np.take_along_axis(rows, np.argsort(rows == PAD_ID, axis=1, kind="stable"), axis=1)  # left-aligned
-        present = rows != PAD_ID
-        is_word = word[rows] & present
-        index = np.cumsum(is_word, axis=1) - 1  # the last word read so far (a pair follows the word it ends)
-        first = index - (~is_word & present)  # a pair "a b" also holds the word before
-        first = np.where(present, first, np.iinfo("int16").max)
-        seen_from = np.minimum.accumulate(first[:, ::-1], axis=1)[:, ::-1]  # what the backward GRU has read
-        word_counts = is_word.sum(axis=1)
-        order = np.argsort(~is_word, axis=1, kind="stable")  # each review's words first, in order
-        words = target[np.take_along_axis(rows, order, axis=1)]
-        words = np.where(np.arange(rows.shape[1]) < word_counts[:, None], words, NO_TARGET)
-        parts.append(
-            (
-                rows,
-                present.sum(axis=1),
-                index.astype("int16"),
-                np.maximum(seen_from, -1).astype("int16"),
-                words.astype("int32"),
-                word_counts,
-            )
-        )
-    if not parts:
-        raise PipelineError("pretrain: no reviews to pretrain on")
-    return Corpus(*(np.concatenate(column) for column in zip(*parts, strict=True)))
-
-
-def chunk_starts(corpus: Corpus, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, first step) of every chunk of `chunk` terms the reviews are cut into."""
-    pieces = -(-corpus.lengths // chunk)  # ceil
-    rows = np.repeat(np.arange(len(corpus.lengths)), pieces)
-    starts = (np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)) * chunk
-    return rows, starts
-
-
-def batch(corpus: Corpus, rows: np.ndarray, starts: np.ndarray, chunk: int, window: int):
-    """(ids (b, chunk), forward targets (b, chunk, window), backward targets (b, chunk, window)):
-    at each step the target indices of the next / previous `window` unread words, NO_TARGET where
-    there is none (end of review, padding, a rare word)."""
-    steps = starts[:, None] + np.arange(chunk)
-    present = steps < corpus.lengths[rows, None]
-    steps = np.minimum(steps, corpus.ids.shape[1] - 1)
-    grid = rows[:, None]
-    ids = np.where(present, corpus.ids[grid, steps], PAD_ID)
-    offsets = np.arange(window)
-    after = corpus.seen_to[grid, steps][..., None].astype("int32") + 1 + offsets
-    before = corpus.seen_from[grid, steps][..., None].astype("int32") - 1 - offsets
-    cube = rows[:, None, None]
-    width = corpus.words.shape[1]
-    forward = np.where(after < corpus.word_counts[cube], corpus.words[cube, np.minimum(after, width - 1)], NO_TARGET)
-    backward = np.where(before >= 0, corpus.words[cube, np.clip(before, 0, width - 1)], NO_TARGET)
-    keep = present[..., None]
-    return ids, np.where(keep, forward, NO_TARGET), np.where(keep, backward, NO_TARGET)
-
-
-def negative_distribution(corpus: Corpus, targets: int) -> np.ndarray:
-    """P(target) for negative sampling: each target word's count in the corpus to the power 0.75."""
-    counts = np.bincount(corpus.words[corpus.words >= 0], minlength=targets).astype("float64")
-    weights = (counts + 1.0) ** 0.75
-    return weights / weights.sum()
+REGION_EMBEDDING, REGION_STATES = "region_embedding", "region"  # the frozen layers of train.init region
 
 
 def build_pretraining_model(vocabulary_size: int, params: PretrainParams):
@@ -172,7 +71,6 @@ class Pretrainer:
         import jax.numpy as jnp
         import keras
 
-        self.params = params
         self.model = build_pretraining_model(vocabulary_size, params)
         rng = np.random.default_rng(params.seed)
         self.outputs = [
@@ -217,18 +115,9 @@ class Pretrainer:
         self.state = (trainable, non_trainable, optimizer_variables)
         return value
 
-    def sync(self) -> None:
-        """The jitted state written back into the Keras variables."""
-        trainable, non_trainable, optimizer_variables = self.state
-        for variable, value in zip(self.variables, trainable, strict=True):
-            variable.assign(value)
-        for variable, value in zip(self.model.non_trainable_variables, non_trainable, strict=True):
-            variable.assign(value)
-        for variable, value in zip(self.optimizer.variables, optimizer_variables, strict=True):
-            variable.assign(value)
-
     def weights(self) -> dict[str, np.ndarray]:
-        self.sync()
+        for variable, value in zip(self.variables, self.state[0], strict=True):  # the jitted state, back in Keras
+            variable.assign(value)
         weights = {"embedding": np.asarray(self.model.get_layer("embedding").get_weights()[0])}
         for side in SIDES:
             for index, value in enumerate(self.model.get_layer(side).get_weights()):
@@ -237,16 +126,11 @@ class Pretrainer:
 
 
 def pretrain(
-    corpus: Corpus,
-    vocabulary_size: int,
-    params: PretrainParams,
-    on_epoch=None,
-    on_progress=None,
-    max_steps: int | None = None,
+    corpus: Corpus, vocabulary_size: int, params: PretrainParams, on_epoch=None, on_progress=None
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """Train on `corpus` for params.epochs (or `max_steps` steps in all: the benchmark): the weights
-    and, per epoch, {"epoch", "loss", "tokens", "seconds", "tokens_per_second"}. Terms (padding
-    excluded) count as tokens. `on_epoch(row)` after each epoch, `on_progress(step, loss, tokens/s)` now and then."""
+    """Train on `corpus` for params.epochs: the weights and, per epoch, {"epoch", "loss", "tokens",
+    "seconds", "tokens_per_second"}. Terms (padding excluded) count as tokens. `on_epoch(row)` after
+    each epoch, `on_progress(step, loss, tokens/s)` now and then."""
     trainer = Pretrainer(vocabulary_size, params)
     rng = np.random.default_rng(params.seed)
     distribution = negative_distribution(corpus, params.targets)
@@ -267,17 +151,10 @@ def pretrain(
             step += 1
             if on_progress and step % 50 == 0:
                 on_progress(step, float(losses[-1]), tokens / (time.perf_counter() - start))
-            if max_steps and step >= max_steps:
-                break
         loss = float(np.mean([float(value) for value in losses]))  # waits for the last step
         seconds = time.perf_counter() - start
-        row = {
-            "epoch": epoch,
-            "loss": loss,
-            "tokens": tokens,
-            "seconds": seconds,
-            "tokens_per_second": tokens / seconds,
-        }
+        row = {"epoch": epoch, "loss": loss, "tokens": tokens, "seconds": seconds}
+        row["tokens_per_second"] = tokens / seconds
         if not np.isfinite(loss):
             raise PipelineError(
                 f"pretrain: the loss became {loss} in epoch {epoch} (pretrain.learning_rate "
@@ -286,8 +163,6 @@ def pretrain(
         table.append(row)
         if on_epoch:
             on_epoch(row)
-        if max_steps and step >= max_steps:
-            break
     return trainer.weights(), table
 
 
@@ -308,49 +183,6 @@ def load_weights(pretrained_dir: Path) -> dict[str, np.ndarray]:
     if not weights:
         raise PipelineError(f"{path}: empty (pretrain.method none): nothing to start train.init pretrained from")
     return weights
-
-
-REGION_EMBEDDING, REGION_STATES = "region_embedding", "region"  # the frozen layers of train.init region
-
-
-def region_classifier(params: TrainParams, vocabulary_size: int, max_len: int | None):
-    """ids -> [the classifier's Embedding, the frozen pretrained Embedding -> Bidirectional GRU's
-    states (forward and backward, per position)] concatenated (-> SpatialDropout1D) (-> word dropout)
-    -> Bidirectional GRU -> pooling (-> Dropout) -> Dense(1, sigmoid): Johnson & Zhang's region
-    embeddings as extra inputs. Uncompiled; load_into sets the frozen layers."""
-    import keras
-    from keras import layers
-
-    from imdb_rnn.models.pooling import masked_max_pooling_class
-
-    ids = keras.Input(shape=(max_len,), dtype="int32")
-    own = layers.Embedding(vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding)(ids)  # model.layers[0]
-    frozen = layers.Embedding(
-        vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding, trainable=False, name=REGION_EMBEDDING
-    )(ids)
-    region = layers.Bidirectional(layers.GRU(params.units, return_sequences=True), trainable=False, name=REGION_STATES)(
-        frozen
-    )
-    x = layers.Concatenate()([own, region])
-    if params.embedding_dropout:
-        x = layers.SpatialDropout1D(params.embedding_dropout)(x)
-    if params.word_dropout:
-        x = layers.Dropout(params.word_dropout, noise_shape=(None, None, 1), name="word_dropout")(x)
-    x = layers.Bidirectional(
-        layers.GRU(
-            params.units,
-            dropout=params.dropout,
-            recurrent_dropout=params.recurrent_dropout,
-            return_sequences=params.pooling != "last",
-        )
-    )(x)
-    if params.pooling == "max" and params.mask_padding:
-        x = masked_max_pooling_class()()(x)
-    elif params.pooling != "last":
-        x = getattr(layers, {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}[params.pooling])()(x)
-    if params.output_dropout:
-        x = layers.Dropout(params.output_dropout)(x)
-    return keras.Model(ids, layers.Dense(1, activation="sigmoid")(x), name=f"imdb_{params.cell}_region")
 
 
 def load_into(model, pretrained_dir: Path) -> None:
@@ -377,13 +209,3 @@ def load_into(model, pretrained_dir: Path) -> None:
                 f"are {[value.shape for value in values]} (pretrain on the same vocabulary and sizes)"
             )
         layer.set_weights(values)
-
-
-def texts(train_npz: Path, unlabeled_dir: Path, limit: int) -> np.ndarray:
-    """The token ids pretrained on: the train split's reviews, then the unlabeled ones (if the
-    unlabeled stage labeled any), each cut to `limit` reviews if set; same width."""
-    x_train, _ = load_padded(train_npz)
-    x_more, _ = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
-    if limit:
-        x_train, x_more = x_train[:limit], x_more[:limit]
-    return x_train if not len(x_more) else np.concatenate([x_train, x_more])

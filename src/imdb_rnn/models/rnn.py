@@ -3,6 +3,8 @@ guard that stops its training when the loss diverges."""
 
 from __future__ import annotations
 
+import functools
+
 from imdb_rnn.models.pooling import masked_max_pooling_class
 from imdb_rnn.runtime.params import TrainParams
 
@@ -11,37 +13,62 @@ POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
 
 
 def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
-    """Embedding (-> SpatialDropout1D) (-> word dropout) -> `layers` recurrent layers (optionally bidirectional) ->
-    the last output, or the mean/max over all outputs (`pooling`) (-> Dropout) -> Dense(1, sigmoid).
+    """The encoder, then one stack for every classifier: (SpatialDropout1D) (word dropout) -> `layers`
+    recurrent layers (optionally bidirectional) -> the last output, or the mean/max over all outputs
+    (`pooling`) (-> Dropout) -> Dense(1, sigmoid). The encoder is an Embedding (train.init pretrained:
+    pretraining.load_into sets it and the recurrent layer), with train.init region beside the states
+    of a frozen Embedding -> Bidirectional GRU (Johnson & Zhang's region embeddings, set by load_into).
     The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None:
     reviews of any length (bucketed batches). `adversarial` > 0: trained with imdb_rnn.models.adversarial
     (take the plain model out with adversarial.classifier)."""
     import keras
     from keras import layers
 
-    if params.init == "region":  # the pretrain stage's frozen states beside the classifier's own embedding
-        from imdb_rnn.models.pretraining import region_classifier
+    ids = keras.Input(shape=(max_len,), dtype="int32")
+    embedding = layers.Embedding(vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding)
+    if params.init == "region":  # a functional model: two inputs to the stack, concatenated
+        from imdb_rnn.models.pretraining import REGION_EMBEDDING, REGION_STATES
 
-        return compiled(region_classifier(params, vocabulary_size, max_len), params)
-    rnn = getattr(layers, RNN_LAYERS[params.cell])
+        own = embedding(ids)  # model.layers[1]
+        frozen = layers.Embedding(
+            vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding, trainable=False, name=REGION_EMBEDDING
+        )(ids)
+        states = layers.Bidirectional(
+            layers.GRU(params.units, return_sequences=True), trainable=False, name=REGION_STATES
+        )(frozen)
+        x = layers.Concatenate()([own, states])
+        for layer in _stack(params):
+            x = layer(x)
+        return compiled(keras.Model(ids, x, name=f"imdb_{params.cell}_region"), params)
     if params.adversarial:  # trained on perturbed embeddings too; saved as the plain Sequential
         from imdb_rnn.models.adversarial import perturbation_classes
 
-        EmbeddingPerturbation, AdversarialSequential = perturbation_classes()
+        _, AdversarialSequential = perturbation_classes()
         model = AdversarialSequential(name=f"imdb_{params.cell}")
         model.strength = params.adversarial
     else:
         model = keras.Sequential(name=f"imdb_{params.cell}")
-    model.add(keras.Input(shape=(max_len,), dtype="int32"))
-    model.add(layers.Embedding(vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding))
+    for layer in (ids, embedding, *_stack(params)):
+        model.add(layer)
+    return compiled(model, params)
+
+
+def _stack(params: TrainParams):
+    """The layers after the embedding, in order (the order they draw their initial weights' seeds in)."""
+    from keras import layers
+
     if params.embedding_dropout:
         # Whole channels, not single values: neighbouring steps cannot fill in for a dropped one.
-        model.add(layers.SpatialDropout1D(params.embedding_dropout))
+        yield layers.SpatialDropout1D(params.embedding_dropout)
     if params.word_dropout:
         # Whole words: the model cannot lean on one name or phrase it met in training.
-        model.add(layers.Dropout(params.word_dropout, noise_shape=(None, None, 1), name="word_dropout"))
+        yield layers.Dropout(params.word_dropout, noise_shape=(None, None, 1), name="word_dropout")
     if params.adversarial:
-        model.add(EmbeddingPerturbation(name="embedding_perturbation"))
+        from imdb_rnn.models.adversarial import perturbation_classes
+
+        EmbeddingPerturbation, _ = perturbation_classes()
+        yield EmbeddingPerturbation(name="embedding_perturbation")
+    rnn = getattr(layers, RNN_LAYERS[params.cell])
     for index in range(params.layers):
         cell = rnn(
             params.units,
@@ -49,17 +76,15 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
             recurrent_dropout=params.recurrent_dropout,
             return_sequences=index < params.layers - 1 or params.pooling != "last",
         )
-        model.add(layers.Bidirectional(cell) if params.bidirectional else cell)
-    if params.pooling != "last":
-        # Pooling over every step's output: the review's strongest cues, wherever they are.
-        if params.pooling == "max" and params.mask_padding:  # Keras' own max would count the padding
-            model.add(masked_max_pooling_class()())
-        else:
-            model.add(getattr(layers, POOLING_LAYERS[params.pooling])())
+        yield layers.Bidirectional(cell) if params.bidirectional else cell
+    # Pooling over every step's output: the review's strongest cues, wherever they are.
+    if params.pooling == "max" and params.mask_padding:  # Keras' own max would count the padding
+        yield masked_max_pooling_class()()
+    elif params.pooling != "last":
+        yield getattr(layers, POOLING_LAYERS[params.pooling])()
     if params.output_dropout:
-        model.add(layers.Dropout(params.output_dropout))
-    model.add(layers.Dense(1, activation="sigmoid"))
-    return compiled(model, params)
+        yield layers.Dropout(params.output_dropout)
+    yield layers.Dense(1, activation="sigmoid")
 
 
 def compiled(model, params: TrainParams):
@@ -70,8 +95,25 @@ def compiled(model, params: TrainParams):
     optimizer = keras.optimizers.get(
         {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate, **clipping}}
     )
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizer, loss="binary_crossentropy", weighted_metrics=[hard_label_accuracy()(name="accuracy")]
+    )
     return model
+
+
+@functools.cache
+def hard_label_accuracy():
+    """The class of the "accuracy" metric: against the hard label (target >= 0.5), compiled as a
+    weighted metric (weighted as the loss is). Keras' binary accuracy compares the prediction with the
+    target exactly: a teacher's probability (train.unlabeled_weight) always counted as wrong."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="imdb_rnn")
+    class HardLabelAccuracy(keras.metrics.BinaryAccuracy):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            return super().update_state(keras.ops.greater_equal(y_true, 0.5), y_pred, sample_weight)
+
+    return HardLabelAccuracy
 
 
 def terminate_on_nan():

@@ -135,7 +135,7 @@ class PretrainParams(_Section):
     window: int = Field(ge=1, le=20, description="words predicted on each side")
     targets: int = Field(ge=2, description="only the most frequent word ids are predicted")
     negatives: int = Field(ge=1, le=4096, description="negative samples shared by a batch")
-    chunk: int = Field(ge=4, le=1000, description="steps of back-propagation through time (a review is cut in chunks)")
+    chunk: int = Field(ge=4, le=1000, description="terms per chunk a review is cut into, each read from a zero state")
     batch_size: int = Field(gt=0)
     epochs: int = Field(ge=1, le=20)
     learning_rate: float = Field(gt=0, lt=1)
