@@ -11,8 +11,7 @@ import requests
 
 from imdb_rnn.data.archive import ARCHIVE_ENV, cache_dir, cached_archive
 from imdb_rnn.runtime.errors import PipelineError
-from imdb_rnn.runtime.params import load_params
-from tests.helpers import ROOT, SHARED_ARCHIVE, TINY_PARAMS, edit_params, make_project, sh
+from tests.helpers import DEFAULT_PARAMS, SHARED_ARCHIVE, TINY_PARAMS, edit_params, make_project, sh
 
 ARCHIVE = pytest.StashKey[Path]()
 PROBE_TIMEOUT_S = 10  # one connection attempt to fetch.url, before a download or the end of the session
@@ -29,7 +28,7 @@ def find_archive() -> Path:
         return path
     if SHARED_ARCHIVE.is_file():
         return SHARED_ARCHIVE
-    fetch = load_params(ROOT / "params.yaml").fetch
+    fetch = DEFAULT_PARAMS.fetch
     cached = cache_dir() / Path(fetch.url).name
     try:
         if not cached.is_file():  # one attempt, no retries: an offline machine answers in seconds

@@ -17,7 +17,7 @@ import pytest
 from imdb_rnn.data.archive import CACHE_ENV, cached_archive, download, read_reviews
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.runtime.params import FetchParams
-from tests.helpers import ROOT, make_project, review_members, sh, write_archive
+from tests.helpers import default_params_file, make_project, review_members, sh, write_archive
 
 
 @pytest.fixture()
@@ -150,7 +150,7 @@ def test_checksum_mismatch_names_both_hashes_and_writes_nothing(tmp_path, http_d
 def test_missing_local_archive_is_named(tmp_path):
     result = sh(
         ["python", "-m", "stages.fetch", str(tmp_path / "out.parquet"), str(tmp_path / "unlabeled.parquet")],
-        ROOT,
+        default_params_file(tmp_path / "project").parent,
         check=False,
         IMDB_ARCHIVE=str(tmp_path / "nope.tar.gz"),
     )
@@ -372,7 +372,7 @@ def test_review_ids_and_ratings_outside_the_official_layout_are_refused(tmp_path
 def test_a_folder_given_as_the_archive_is_named_as_one(tmp_path):
     result = sh(
         ["python", "-m", "stages.fetch", str(tmp_path / "out.parquet"), str(tmp_path / "unlabeled.parquet")],
-        ROOT,
+        default_params_file(tmp_path / "project").parent,
         check=False,
         IMDB_ARCHIVE=str(tmp_path),
     )

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from imdb_rnn.models.rnn import build_model
-from imdb_rnn.runtime.params import load_params
-from tests.helpers import ROOT
+from tests.helpers import DEFAULT_PARAMS
 
-DEFAULT_TRAIN = load_params(ROOT / "params.yaml").train
+DEFAULT_TRAIN = DEFAULT_PARAMS.train
 
 # --- bucketed batches (imdb_rnn.data.batches) ---
 

@@ -10,7 +10,7 @@ import pytest
 
 from imdb_rnn.data.splits import load_padded
 from imdb_rnn.runtime.errors import PipelineError
-from tests.helpers import ROOT, sh
+from tests.helpers import default_params_file, sh
 
 
 def padded_bytes(rows: int = 200) -> bytes:
@@ -46,9 +46,9 @@ def test_the_train_stage_run_directly_on_a_cut_short_split_fails_in_one_line(tmp
     result = sh(
         [sys.executable, "-m", "stages.train", str(padded), "--unlabeled", str(tmp_path / "unlabeled")]
         + [f"--{name}={tmp_path / name}" for name in ("model", "run-file", "metrics", "history")],
-        ROOT,
+        default_params_file(tmp_path / "project").parent,
         check=False,
     )
     assert result.returncode == 1
     assert result.stderr == f"error: {padded / 'train.npz'}: not a padded split: File is not a zip file\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["padded"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["padded", "project"]  # nothing written

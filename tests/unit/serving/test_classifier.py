@@ -6,14 +6,13 @@ import pytest
 
 from imdb_rnn.models.rnn import build_model
 from imdb_rnn.runtime.errors import PipelineError
-from imdb_rnn.runtime.params import load_params
-from tests.helpers import ROOT
+from tests.helpers import DEFAULT_PARAMS
 
 
 def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path):
     from imdb_rnn.serving.classifier import load_keras_model
 
-    params = load_params(ROOT / "params.yaml").train.model_copy(update={"units": 2, "embedding_dim": 2})
+    params = DEFAULT_PARAMS.train.model_copy(update={"units": 2, "embedding_dim": 2})
     good = tmp_path / "model.keras"
     build_model(params, 10, 4).save(good)
     truncated, garbage = tmp_path / "truncated.keras", tmp_path / "garbage.keras"

@@ -102,10 +102,9 @@ def test_evaluations_finishing_together_leave_the_alias_on_the_best(monkeypatch,
 
 
 def test_make_serve_and_the_params_default_to_the_champion():
-    from imdb_rnn.runtime.params import load_params
+    from tests.helpers import DEFAULT_PARAMS as params
     from tests.helpers import ROOT
 
-    params = load_params(ROOT / "params.yaml")
     assert params.mlflow.promote == "best_val"
     makefile = (ROOT / "Makefile").read_text()
     assert f"MODEL_URI ?= models:/{params.mlflow.registered_model_name}@{promotion.ALIAS}\n" in makefile
