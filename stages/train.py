@@ -21,7 +21,7 @@ from imdb_rnn.runtime.params import Params, load_params, param_values
 from imdb_rnn.tracking import lineage, plots
 from imdb_rnn.tracking import store as tracking
 
-PARAMS = ("train", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
+PARAMS = ("train", "pad", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
 UPSTREAM_STAGES = ("fetch", "split", "pad")  # their params (from dvc.lock) shaped the data trained on
 
 
@@ -48,6 +48,7 @@ def train(
     if params.train.unlabeled_weight:
         x_train, y_train, weights = with_unlabeled(x_train, y_train, unlabeled_dir, params.train.unlabeled_weight)
     vocabulary = Vocabulary.load(data_dir / "vocab.json")
+    vocabulary.check_made_with(params.pad, data_dir / "vocab.json")  # data made with other pad params: refused
     if place.chief:  # fail fast, before any training; the other workers never open the store
         experiment_id = tracking.use_experiment(params.mlflow.experiment_name)
     use_backend(params.train.backend, params.train.seed)

@@ -95,3 +95,21 @@ def test_a_hand_edited_vocabulary_is_refused_in_one_line_naming_the_key(tmp_path
     with pytest.raises(PipelineError) as refused:
         Vocabulary.load(path)
     assert str(refused.value) == f"{path}: {expected}"
+
+
+def test_padded_data_made_with_other_pad_params_is_refused_naming_each_difference(tmp_path):
+    """Train fit the `best` preset's data/padded (ids to 149,999, length 1,000, padded after) with the
+    default params after `git checkout params.yaml`: exit 0, validation accuracy 0.50."""
+    from imdb_rnn.runtime.params import PadParams
+
+    pad = PadParams(max_features=10, max_len=4, padding="pre", truncating="pre", ngrams=1)
+    vocabulary = Vocabulary.fit(["good film", "bad film"], **pad.model_dump())
+    vocabulary.save(tmp_path / "vocab.json")
+    Vocabulary.load(tmp_path / "vocab.json").check_made_with(pad, "vocab.json")  # fewer tokens than max_features
+    other = pad.model_copy(update={"max_features": 150_000, "padding": "post"})
+    with pytest.raises(PipelineError) as refused:
+        vocabulary.check_made_with(other, "vocab.json")
+    assert str(refused.value) == (
+        "vocab.json: the padded data was made with pad.max_features 10 (params.yaml: 150000), "
+        "pad.padding pre (params.yaml: post): rebuild it with `dvc repro pad`"
+    )
