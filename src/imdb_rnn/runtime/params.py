@@ -264,6 +264,15 @@ class Params(_Section):
         return self
 
     @model_validator(mode="after")
+    def _baseline_n_grams_can_occur_often_enough(self) -> Params:
+        if self.baseline.min_df > self.split.train_size:  # the rest is known once the reviews are read
+            raise ValueError(
+                f"baseline.min_df {self.baseline.min_df:,} exceeds split.train_size {self.split.train_size:,}: "
+                "an n-gram must occur in at least min_df of the training reviews"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _adversarial_training_runs_on_jax(self) -> Params:
         if self.train.adversarial and (self.train.backend != "jax" or self.train.distribute != "none"):
             raise ValueError(

@@ -105,6 +105,8 @@ BAD_EDITS = [
     ({"mlflow": {"registered_model_name": "imdb:rnn"}}, "mlflow.registered_model_name"),
     ({"mlflow": {"registered_model_name": "../imdb"}}, "mlflow.registered_model_name"),
     ({"mlflow": {"registered_model_name": "  "}}, "mlflow.registered_model_name"),
+    # "ok", then a 39-line scikit-learn traceback in the baseline stage (issue 30)
+    ({"baseline": {"min_df": 30_000}}, "baseline.min_df 30,000 exceeds split.train_size 20,000"),
 ]
 
 
