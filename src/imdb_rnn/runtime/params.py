@@ -320,6 +320,8 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise PipelineError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:  # the parser recurses per level: 500 levels gave a 3,000-line traceback
+        raise PipelineError(f"{path}: nested too deep: not a params file") from None
     if data is None:
         raise PipelineError(f"{path}: is empty")
     if _count_values(data, MAX_PARAMS_VALUES) > MAX_PARAMS_VALUES:

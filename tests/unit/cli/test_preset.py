@@ -57,3 +57,31 @@ def test_bad_preset_is_refused_and_params_unchanged(tmp_path):
         and result.stderr.strip() == f"error: {preset}: train.units: Input should be greater than 0 (got 0)"
     )
     assert params.read_text() == DEFAULT_PARAMS_TEXT
+
+
+BROKEN_PARAMS = [
+    (
+        "tab",
+        lambda path: path.write_text(DEFAULT_PARAMS_TEXT.replace("  units:", "\tunits:")),
+        "not valid YAML at line",
+    ),
+    ("duplicate key", lambda path: path.write_text("train:\n  units: 1\n  units: 2\n"), 'duplicate key "units"'),
+    ("not UTF-8", lambda path: path.write_bytes(b"train:\n  cell: \xff\n"), "not valid UTF-8 (byte 0xff at offset 15)"),
+    ("a list", lambda path: path.write_text("- train\n"), "expected a mapping of sections, got list"),
+    ("empty", lambda path: path.write_text(""), "is empty"),
+    ("missing", lambda path: None, "cannot read: No such file or directory"),
+    ("a folder", lambda path: path.mkdir(), "cannot read: Is a directory"),
+    ("nested 500 deep", lambda path: path.write_text("a: " + "[" * 500 + "]" * 500), "nested too deep"),
+]
+
+
+@pytest.mark.parametrize("make, message", [row[1:] for row in BROKEN_PARAMS], ids=[row[0] for row in BROKEN_PARAMS])
+def test_a_broken_params_file_is_one_line_from_the_preset_command(tmp_path, make, message):
+    """imdb-preset parsed params.yaml without the project's checks: 16-63-line tracebacks (issue 30)."""
+    from imdb_rnn.cli.preset import apply_preset
+
+    params = tmp_path / "params.yaml"
+    make(params)
+    with pytest.raises(PipelineError) as refused:
+        apply_preset(ROOT / "presets" / "seed.yaml", params)
+    assert str(refused.value).startswith(f"{params}: ") and message in str(refused.value), str(refused.value)

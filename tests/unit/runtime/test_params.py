@@ -128,6 +128,8 @@ BAD_TEXTS = [
     ("tab indentation", lambda text: text.replace("  units:", "\tunits:"), "not valid YAML at line"),
     ("empty file", lambda text: "", "params.yaml: is empty"),
     ("a list, not a mapping", lambda text: "- train\n- pad\n", "expected a mapping of sections, got list"),
+    # a 3,000-line RecursionError before (issue 30)
+    ("nested 500 deep", lambda text: text + "deep: " + "[" * 500 + "]" * 500 + "\n", "nested too deep"),
 ]
 
 
