@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
+from sqlalchemy.exc import SQLAlchemyError
 
 from imdb_rnn.runtime.errors import PipelineError, redact, shorten
 from imdb_rnn.runtime.outputs import write_text_atomic
@@ -157,7 +158,7 @@ def store_errors() -> Iterator[None]:
     imdb_rnn.runtime.outputs, which names the output."""
     try:
         yield
-    except MlflowException as exc:
+    except (MlflowException, SQLAlchemyError) as exc:  # SQLAlchemy's: a locked or damaged SQLite store
         raise _store_error(tracking_uri(), exc) from None
     except OSError as exc:  # a local artifact store that cannot be written
         if not _raised_by_mlflow(exc):
