@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML, YAMLError
 
-from imdb_rnn.runtime.errors import PipelineError, describe, shorten
+from imdb_rnn.runtime.errors import PipelineError, describe, read_bounded, shorten
 
 PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
@@ -303,13 +303,7 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
     """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float); a file
     over MAX_PARAMS_BYTES, or whose aliases expand to over MAX_PARAMS_VALUES values, is refused
     before anything walks it."""
-    try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_PARAMS_BYTES + 1)
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_PARAMS_BYTES:
-        raise PipelineError(f"{path}: larger than {MAX_PARAMS_BYTES >> 20} MB: not a params file")
+    raw = read_bounded(Path(path), MAX_PARAMS_BYTES, path, "not a params file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
