@@ -30,6 +30,13 @@ def tokenize(text: str) -> list[str]:
     return _PUNCTUATION.sub("", _LINE_BREAK.sub(" ", text.lower())).split()
 
 
+def review_problem(text: str) -> str | None:
+    """Why a review is not labeled, or None: the one rule of imdb-predict and of the served model. An
+    empty review (only whitespace) is refused: its label would be the model's answer to nothing (the
+    seed model's: positive, p 0.91)."""
+    return None if text.strip() else "empty review"
+
+
 def first_sentence(text: str, max_words: int = SHORT_WORDS) -> str:
     """The review's first sentence with a word in it (sentences end at . ! or ? before a space), cut
     to `max_words` words: a short comment with the review's label, to score the model on short input."""

@@ -113,3 +113,12 @@ def test_padded_data_made_with_other_pad_params_is_refused_naming_each_differenc
         "vocab.json: the padded data was made with pad.max_features 10 (params.yaml: 150000), "
         "pad.padding pre (params.yaml: post): rebuild it with `dvc repro pad`"
     )
+
+
+def test_an_empty_review_is_the_one_thing_refused():
+    """One rule for imdb-predict and the served model: `imdb-predict ""` refused while the server
+    answered 200, label 1, p 0.91 (issue 30)."""
+    from imdb_rnn.data.text import review_problem
+
+    assert [review_problem(text) for text in ("", " \t\n", "\u3000")] == ["empty review"] * 3
+    assert [review_problem(text) for text in ("ok", "!!!", "<br />")] == [None] * 3  # answered, flagged known_words 0
