@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from imdb_rnn.runtime.errors import PipelineError, describe
+from imdb_rnn.runtime.errors import PipelineError, describe, machine_memory
 from imdb_rnn.runtime.outputs import write_text_atomic
 
 PAD_ID, OOV_ID = 0, 1
@@ -116,7 +116,7 @@ class Vocabulary:
     def load(cls, path: Path | str) -> Vocabulary:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested 100,000 deep
             raise PipelineError(f"{path}: not a readable vocabulary file: {exc}") from None
         if not isinstance(data, dict):
             raise PipelineError(f"{path}: not a vocabulary file: expected an object, got {type(data).__name__}")
@@ -136,6 +136,13 @@ def texts_to_padded(texts: Iterable[str], vocabulary: Vocabulary) -> np.ndarray:
     """int32 array (n, max_len) of token ids, padded/truncated as the vocabulary says."""
     from keras.utils import pad_sequences  # Keras is imported only where it is used
 
+    texts = list(texts)
+    needed, available = len(texts) * vocabulary.max_len * np.dtype("int32").itemsize, machine_memory()
+    if needed > available:  # a hand-edited max_len: one line, not numpy's allocation traceback
+        raise PipelineError(
+            f"vocabulary max_len {vocabulary.max_len:,}: {len(texts):,} reviews padded to it need "
+            f"{needed / (1 << 30):,.0f} GiB, more than this machine's {available / (1 << 30):,.0f} GiB"
+        )
     ids = {token: index for index, token in enumerate(vocabulary.tokens) if index > OOV_ID}
     # An unknown word is kept as OOV (its position still counts); an unknown bigram is left out.
     sequences = [

@@ -108,6 +108,12 @@ def read_bounded(source: Path | BinaryIO, limit: int, name: object, what: str) -
     return data
 
 
+def machine_memory() -> int:
+    """This machine's physical memory in bytes: what a size read from a file is checked against before
+    it is allocated (params.yaml's memory estimate, a vocabulary's max_len)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 # OS errors that say a place cannot be written, whichever file they name (often none: writing to an
 # open file reports ENOSPC without a name): one line, not a traceback, wherever they escape.
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})

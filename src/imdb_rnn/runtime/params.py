@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML, YAMLError
 
-from imdb_rnn.runtime.errors import PipelineError, describe, read_bounded, shorten
+from imdb_rnn.runtime.errors import PipelineError, describe, machine_memory, read_bounded, shorten
 
 PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
@@ -217,11 +216,6 @@ def memory_estimate(pad: PadParams, train: TrainParams) -> dict[str, int]:
         "weights": 4 * weights * FLOAT_BYTES,
         "activations": 2 * activations * FLOAT_BYTES,
     }
-
-
-def machine_memory() -> int:
-    """This machine's physical memory in bytes."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 class Params(_Section):

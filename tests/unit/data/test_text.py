@@ -122,3 +122,18 @@ def test_an_empty_review_is_the_one_thing_refused():
 
     assert [review_problem(text) for text in ("", " \t\n", "\u3000")] == ["empty review"] * 3
     assert [review_problem(text) for text in ("ok", "!!!", "<br />")] == [None] * 3  # answered, flagged known_words 0
+
+
+def test_a_vocabulary_that_would_not_fit_in_memory_is_one_line_before_allocating(tmp_path):
+    """A hand-edited "max_len": 1000000000000 gave numpy's allocation traceback, and JSON nested
+    100,000 deep a RecursionError (issue 30)."""
+    import json
+
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps(VOCABULARY | {"max_len": 10**12}))
+    with pytest.raises(PipelineError) as refused:
+        texts_to_padded(["good", "good film"], Vocabulary.load(path))
+    assert str(refused.value).startswith("vocabulary max_len 1,000,000,000,000: 2 reviews padded to it need 7,451 GiB")
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(PipelineError, match=r"vocab\.json: not a readable vocabulary file: maximum recursion depth"):
+        Vocabulary.load(path)
