@@ -15,7 +15,6 @@ from imdb_rnn.runtime.errors import PipelineError, describe, machine_memory, rea
 
 PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
-ALL_REVIEWS = 50_000  # train and test: what the pad stage holds padded at once
 # NumPy's (and so Keras' and scikit-learn's) seeds are unsigned 32-bit: a larger one fails mid-run.
 MAX_SEED = 2**32 - 1
 # A stratified split gives each class its share of a split, rounded (scikit-learn refuses a split
@@ -193,14 +192,20 @@ RNN_GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per recurren
 FLOAT_BYTES, ID_BYTES = 4, 4  # float32 weights and activations, int32 token ids
 
 
-def memory_estimate(pad: PadParams, train: TrainParams) -> dict[str, int]:
-    """Bytes the pipeline needs at its peak, roughly, by part; deliberately simple, it only has
-    to catch settings that cannot fit by orders of magnitude:
-    - data: every review padded (ALL_REVIEWS x max_len int32 ids), as the pad stage holds them;
-    - weights: the parameters x 4 copies (weights, gradients, up to two optimizer slots);
-    - activations: one batch's outputs of the embedding and of every recurrent gate at every step
-      (batch x max_len x (embedding_dim + layers x directions x units x gates)), kept for
-      backpropagation through time, x 2 for their gradients."""
+def memory_estimate(params: Params) -> dict[str, dict[str, int]]:
+    """Bytes each stage needs at its peak, roughly, by part; deliberately simple, it only has to
+    catch settings that cannot fit by orders of magnitude. Data: the padded reviews (rows x max_len
+    int32 ids) a stage holds at once, as it builds them:
+    - pad: one split at a time, the largest (test and test_short: 2 x fetch.reviews_per_folder each);
+    - unlabeled: the reviews its teacher labels (4 x fetch.reviews_per_folder, or unlabeled.limit);
+    - train: train and val, and with unlabeled_weight the teacher-labeled reviews twice and train
+      again (np.concatenate copies them);
+    - evaluate: one split at a time.
+    Train also holds the weights x 4 (weights, gradients, up to two optimizer slots) and one batch's
+    outputs of the embedding and of every recurrent gate at every step (batch x max_len x
+    (embedding_dim + layers x directions x units x gates)), kept for backpropagation through time,
+    x 2 for their gradients; evaluate the weights and one batch's outputs of every layer."""
+    pad, train, split = params.pad, params.train, params.split
     directions = 2 if train.bidirectional else 1
     gates = RNN_GATES[train.cell]
     weights, width = pad.max_features * train.embedding_dim, train.embedding_dim
@@ -208,13 +213,29 @@ def memory_estimate(pad: PadParams, train: TrainParams) -> dict[str, int]:
         weights += directions * gates * train.units * (width + train.units + 1)
         width = directions * train.units
     weights += width + 1  # the output layer
-    activations = (
-        train.batch_size * pad.max_len * (train.embedding_dim + train.layers * directions * train.units * gates)
+    outputs = pad.max_len * (train.embedding_dim + train.layers * directions * train.units * gates)
+    test = 2 * params.fetch.reviews_per_folder
+    unlabeled = (
+        0 if params.unlabeled.teacher == "none" else params.unlabeled.limit or 4 * params.fetch.reviews_per_folder
     )
+    trained = split.train_size + split.val_size + (split.train_size + 2 * unlabeled if train.unlabeled_weight else 0)
+
+    def ids(rows: int) -> int:
+        return rows * pad.max_len * ID_BYTES
+
     return {
-        "data": ALL_REVIEWS * pad.max_len * ID_BYTES,
-        "weights": 4 * weights * FLOAT_BYTES,
-        "activations": 2 * activations * FLOAT_BYTES,
+        "pad": {"data": ids(max(split.train_size, split.val_size, test))},
+        "unlabeled": {"data": ids(unlabeled)},
+        "train": {
+            "data": ids(trained),
+            "weights": 4 * weights * FLOAT_BYTES,
+            "activations": 2 * train.batch_size * outputs * FLOAT_BYTES,
+        },
+        "evaluate": {
+            "data": ids(test),
+            "weights": weights * FLOAT_BYTES,
+            "activations": params.evaluate.batch_size * outputs * FLOAT_BYTES,
+        },
     }
 
 
@@ -279,17 +300,18 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _fits_in_memory(self) -> Params:
-        """Settings whose training cannot fit this machine are refused now, not hours (or a swap
-        storm) later."""
-        parts = memory_estimate(self.pad, self.train)
+        """Settings that a stage cannot fit in this machine's memory are refused now, not hours (or a
+        swap storm) later."""
+        stage, parts = max(memory_estimate(self).items(), key=lambda item: sum(item[1].values()))
         available = machine_memory()
         if sum(parts.values()) > available:
             gib = 1 << 30
             detail = ", ".join(f"{name} {size / gib:,.1f}" for name, size in parts.items())
+            batch = "evaluate" if stage == "evaluate" else "train"  # whose batch_size counts
             raise ValueError(
                 f"pad.max_len {self.pad.max_len:,}, pad.max_features {self.pad.max_features:,}, "
-                f"train.units {self.train.units:,}, train.batch_size {self.train.batch_size:,}: "
-                f"training needs about {sum(parts.values()) / gib:,.0f} GiB ({detail}), "
+                f"train.units {self.train.units:,}, {batch}.batch_size {getattr(self, batch).batch_size:,}: "
+                f"the {stage} stage needs about {sum(parts.values()) / gib:,.0f} GiB ({detail}), "
                 f"more than this machine's {available / gib:,.0f} GiB"
             )
         return self

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.errors import PipelineError
-from imdb_rnn.runtime.params import TrainParams, load_params
+from imdb_rnn.runtime.params import ID_BYTES, TrainParams, load_params
 from tests.helpers import DEFAULT_PARAMS, DEFAULT_PARAMS_TEXT, ROOT, default_params_file, edit_params, sh
 
 DEFAULT_TRAIN = DEFAULT_PARAMS.train
@@ -202,6 +202,20 @@ def test_settings_that_cannot_fit_in_memory_are_refused_before_training(tmp_path
     assert all(f"{section}.{key} {value:,}" in message for key, value in values.items() if key != "cell")
 
 
+def test_the_estimate_counts_the_reviews_each_stage_holds(tmp_path):
+    """pad.max_len 100,000 passed ("ok"), then pad ran out of memory: the estimate counted 50,000 padded
+    reviews for the whole pipeline, while train with unlabeled_weight holds 145,000 (issue 30)."""
+    from imdb_rnn.runtime.params import machine_memory
+
+    max_len = machine_memory() // (ID_BYTES * 100_000)  # 100,000 padded reviews fill this machine
+    params = default_params_file(tmp_path)
+    edit_params(params, {"pad": {"max_len": max_len}, "unlabeled": {"teacher": "nbsvm"}})
+    assert load_params(params)  # every stage holds at most 25,000 of them (evaluate: one batch's outputs too)
+    edit_params(params, {"train": {"unlabeled_weight": 0.5}})
+    message = refusal(params)
+    assert message.startswith(f"{params}: pad.max_len {max_len:,}") and "the train stage needs about" in message
+
+
 @pytest.mark.parametrize("preset", sorted(path.name for path in (ROOT / "presets").glob("*.yaml")))
 def test_every_preset_fits_in_memory_with_room_to_spare(tmp_path, preset):
     from imdb_rnn.cli.preset import apply_preset
@@ -210,7 +224,7 @@ def test_every_preset_fits_in_memory_with_room_to_spare(tmp_path, preset):
     params = default_params_file(tmp_path)
     apply_preset(ROOT / "presets" / preset, params)
     loaded = load_params(params)
-    assert sum(memory_estimate(loaded.pad, loaded.train).values()) < machine_memory() / 8
+    assert max(sum(parts.values()) for parts in memory_estimate(loaded).values()) < machine_memory() / 8
 
 
 def test_the_smallest_allowed_split_holds_both_classes():
