@@ -1,5 +1,6 @@
 """How every stage runs and fails: one-line errors (values shortened, credentials redacted, OS write
-errors named), clean interrupts; and the one choice of the Keras backend every entry point makes."""
+errors named), clean interrupts, bounded reads and sizes checked against memory; and the one choice
+of the Keras backend every entry point makes."""
 
 from __future__ import annotations
 
