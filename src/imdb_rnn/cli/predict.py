@@ -72,7 +72,8 @@ def read_reviews(arguments: list[str], file: Path | None) -> list[str]:
 
 
 def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int | None):
-    """The model and vocabulary the pipeline last produced, with its backend and threshold."""
+    """The model and vocabulary the pipeline last produced, with its backend and threshold; and what to
+    call them."""
     from imdb_rnn.serving.classifier import BATCH_SIZE, SentimentClassifier
 
     params = load_params()
@@ -83,14 +84,12 @@ def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int
         model_path, vocabulary_path, params.train.backend, params.evaluate.threshold, batch_size or BATCH_SIZE
     )
     champion = f"models:/{params.mlflow.registered_model_name}@champion"
-    print(
-        f"model: {model_path}, the workspace's last trained (the served one: --model-uri {champion})", file=sys.stderr
-    )
-    return classifier.predict
+    return classifier.predict, f"{model_path}, the workspace's last trained (the served one: --model-uri {champion})"
 
 
 def mlflow_model(uri: str):
-    """Any MLflow model URI (models:/name/version, runs:/id/model, a local folder) of the raw-text model."""
+    """Any MLflow model URI (models:/name/version, runs:/id/model, a local folder) of the raw-text model,
+    and the URI."""
     import pandas as pd
 
     from imdb_rnn.tracking import store as tracking
@@ -105,8 +104,7 @@ def mlflow_model(uri: str):
     except Exception as exc:  # MlflowException, OSError, or whatever loading the model's code raises
         message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise PipelineError(f"{uri}: cannot load the model: {message}") from None
-    print(f"model: {uri}", file=sys.stderr)
-    return lambda texts: model.predict(pd.DataFrame({"text": texts}))
+    return (lambda texts: model.predict(pd.DataFrame({"text": texts}))), uri
 
 
 def positive_int(text: str) -> int:
@@ -136,12 +134,13 @@ def main() -> None:
     if args.model_uri is not None and not args.model_uri.strip():
         raise PipelineError("--model-uri: empty (give an MLflow model URI, or leave the option out)")
     reviews = read_reviews(args.reviews, args.file)  # bad input fails before the slow imports
-    predict = (
+    predict, answering = (
         mlflow_model(args.model_uri)
         if args.model_uri is not None
         else pipeline_classifier(args.model, args.vocab, args.batch_size)
     )
     result = predict(reviews)
+    print(f"model: {answering}", file=sys.stderr)  # the workspace's model need not be the served one
     # known_words: a model registered before this column existed does not return it.
     known = result["known_words"] if "known_words" in result else [None] * len(result)
     sys.stdout.write(
