@@ -29,9 +29,10 @@ def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
     outputs = [out_dir / f"{name}.npz" for name in frames] + [out_dir / VOCABULARY_FILE]
     with staged_outputs(*outputs) as staged:
         for frame, path in zip(frames.values(), staged, strict=False):
-            x = texts_to_padded(frame["text"], vocabulary)
+            # One split padded at a time (a variable would keep it alive while the next one is built):
+            # params' memory estimate counts the largest split.
             with path.open("wb") as stream:  # np.savez would add .npz to a path
-                np.savez(stream, x=x, y=frame["label"].to_numpy(dtype="int32"))
+                np.savez(stream, x=texts_to_padded(frame["text"], vocabulary), y=frame["label"].to_numpy(dtype="int32"))
         vocabulary.save(staged[-1])
 
 

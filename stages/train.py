@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from imdb_rnn.data.splits import TrainingData
+from imdb_rnn.data.text import Vocabulary
 from imdb_rnn.models import fitting, pretraining
 from imdb_rnn.runtime.devices import Cluster, cluster, distribution, prepare_devices, use_backend
 from imdb_rnn.runtime.errors import run
@@ -17,7 +18,7 @@ from imdb_rnn.runtime.params import Params, load_params, param_values
 from imdb_rnn.tracking import lineage, plots
 from imdb_rnn.tracking import store as tracking
 
-PARAMS = ("train", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
+PARAMS = ("train", "pad", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
 UPSTREAM_STAGES = ("fetch", "split", "pad")  # their params (from dvc.lock) shaped the data trained on
 
 
@@ -90,6 +91,7 @@ def main() -> None:
     params = load_params(keys=PARAMS)
     place = cluster(params.train)  # read first: only the chief opens the MLflow store
     prepare_devices(params.train)
+    Vocabulary.load(args.data_dir / "vocab.json").check_made_with(params.pad, args.data_dir / "vocab.json")
     data = TrainingData.load(args.data_dir, args.unlabeled, params.train.unlabeled_weight)
     (chief if place.chief else worker)(params, place, data, args)
 

@@ -21,6 +21,7 @@ import requests
 from ruamel.yaml import YAML
 
 from imdb_rnn.cli.preset import merge
+from imdb_rnn.runtime.params import Params
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -31,13 +32,33 @@ PROJECT_FILES = [
     "stages",
     "src",
     "dvc.yaml",
-    "params.yaml",
     ".gitignore",
     ".dvc/config",
     ".dvc/.gitignore",
     ".dvcignore",
     "vendor/vega/page.html",
 ]
+
+
+def _committed_params() -> str:
+    """params.yaml as committed (git HEAD): the defaults the tests are written for. The workspace's
+    copy is the user's to change (a preset applied, `dvc exp run -S`, any edit): no test reads it."""
+    shown = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=ROOT, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else (ROOT / "params.yaml").read_text()  # outside git
+
+
+DEFAULT_PARAMS_TEXT = _committed_params()
+DEFAULT_PARAMS = Params.model_validate(YAML(typ="safe", pure=True).load(DEFAULT_PARAMS_TEXT))
+
+
+def default_params_file(folder: Path) -> Path:
+    """folder/params.yaml holding the committed defaults: a file to edit, or a folder (cwd) to run a
+    stage or command in (command_env puts the project's `stages` on its path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "params.yaml").write_text(DEFAULT_PARAMS_TEXT)
+    return folder / "params.yaml"
+
+
 CHROMIUM = "/usr/bin/chromium"
 # Headless and offline: without these Chromium reaches for the (closed) network.
 CHROMIUM_ARGS = [
@@ -82,6 +103,8 @@ def command_env(**extra: str) -> dict[str, str]:
         GIT_COMMITTER_EMAIL="test@example.com",
         DVC_NO_ANALYTICS="1",
     )
+    # `python -m stages.pad` from any folder (default_params_file); a project's own copy, in cwd, comes first.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("KERAS_BACKEND", None)  # the pipeline picks its backend from params.yaml (test_units sets one in-process)
     env.update(extra)
@@ -126,7 +149,7 @@ def make_project(dest: Path, params: dict | None = None) -> Path:
         elif source.exists():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
-    edit_params(dest / "params.yaml", params or {})
+    edit_params(default_params_file(dest), params or {})
     sh(["git", "init", "-q", "-b", "main"], dest)
     sh(["git", "add", "-A"], dest)
     sh(["git", "commit", "-qm", "project"], dest)

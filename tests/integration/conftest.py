@@ -11,9 +11,8 @@ import requests
 
 from imdb_rnn.data.archive import ARCHIVE_ENV, cache_dir, cached_archive
 from imdb_rnn.runtime.errors import PipelineError
-from imdb_rnn.runtime.params import load_params
 from tests.helpers import (
-    ROOT,
+    DEFAULT_PARAMS,
     SHARED_ARCHIVE,
     SMALL_PER_FOLDER,
     TINY_PARAMS,
@@ -38,7 +37,7 @@ def find_archive() -> Path:
         return path
     if SHARED_ARCHIVE.is_file():
         return SHARED_ARCHIVE
-    fetch = load_params(ROOT / "params.yaml").fetch
+    fetch = DEFAULT_PARAMS.fetch
     cached = cache_dir() / Path(fetch.url).name
     try:
         if not cached.is_file():  # one attempt, no retries: an offline machine answers in seconds

@@ -6,13 +6,12 @@ import json
 
 from mlflow import MlflowClient
 
-from imdb_rnn.runtime.params import load_params
-from tests.helpers import ROOT, SMALL_PER_FOLDER, sh
+from tests.helpers import DEFAULT_PARAMS, SMALL_PER_FOLDER, sh
 
 
 def test_default_backend_is_jax():
     # `make repro` gets the speed-up without a flag: benchmarks/README.md measures it.
-    assert load_params(ROOT / "params.yaml").train.backend == "jax"
+    assert DEFAULT_PARAMS.train.backend == "jax"
 
 
 def test_tensorflow_backend_trains_and_evaluates(clone, real_archive):

@@ -50,7 +50,9 @@ def test_registered_model_from_stdin_matches_the_pipeline_files(reproduced, from
     like the pipeline's own model and vocabulary."""
     from_files = from_arguments
     stdin = "\n".join(REVIEWS).encode()  # no final newline
-    from_registry = parsed(predict(reproduced, "--model-uri", "models:/imdb-sentiment-rnn@champion", stdin=stdin))
+    result = predict(reproduced, "--model-uri", "models:/imdb-sentiment-rnn@champion", stdin=stdin)
+    from_registry = parsed(result)
+    assert result.stderr.decode().startswith("model: models:/imdb-sentiment-rnn@champion\n")  # which answered
     assert [row["label"] for row in from_registry] == [row["label"] for row in from_files]
     assert [row["probability"] for row in from_registry] == pytest.approx(
         [row["probability"] for row in from_files], abs=1e-6
@@ -149,6 +151,9 @@ def test_a_review_with_no_known_word_is_answered_and_flagged(reproduced):
     result = predict(reproduced, POSITIVE, "<br /><br />!!!", "?! ...")
     rows = parsed(result)
     assert [row["known_words"] > 0 for row in rows] == [True, False, False]
-    assert result.stderr.decode().strip().splitlines()[-1] == (
-        "warning: reviews 2, 3: no word the model knows (known_words 0): the label says nothing about the text"
-    )
+    assert result.stderr.decode().strip().splitlines() == [
+        # which model answered: the workspace's may differ from the served champion (issue 30)
+        "model: models/model.keras, the workspace's last trained (the served one: "
+        "--model-uri models:/imdb-sentiment-rnn@champion)",
+        "warning: reviews 2, 3: no word the model knows (known_words 0): the label says nothing about the text",
+    ]

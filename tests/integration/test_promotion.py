@@ -13,6 +13,7 @@ import pytest
 import requests
 from mlflow import MlflowClient
 
+from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.tracking import promotion
 from imdb_rnn.tracking import store as tracking
 from tests.helpers import BIN, ROOT, Server, best_version, champion, edit_params, sh
@@ -26,6 +27,7 @@ def register(client: MlflowClient, experiment_id: str, val_accuracy: float) -> s
     run = client.create_run(experiment_id, run_name=f"val-{val_accuracy}")
     client.log_metric(run.info.run_id, "val.accuracy", val_accuracy)
     client.log_param(run.info.run_id, "train.units", "8")
+    client.log_text(run.info.run_id, "flavors: {}\n", "model/MLmodel")  # imdb-promote checks the model is there
     client.set_terminated(run.info.run_id)
     try:
         client.create_registered_model(NAME)
@@ -48,7 +50,9 @@ def evaluated(client, experiment_id, val_accuracy: float, mode: str = "best_val"
 def store(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    experiment_id = tracking.use_experiment("imdb-sentiment")
+    with monkeypatch.context() as here:  # its artifacts beside the store, not in the checkout's mlartifacts/
+        here.chdir(tmp_path)
+        experiment_id = tracking.use_experiment("imdb-sentiment")
     return MlflowClient(tracking_uri=uri), experiment_id, uri
 
 
@@ -114,6 +118,15 @@ def test_manual_promotion_moves_the_alias_in_one_line_and_refuses_an_unknown_ver
         assert result.returncode == 1 and result.stdout == ""
         (line,) = result.stderr.strip().splitlines()
         assert message in line, line
+    assert champion(client) == later
+    # a version whose model files are gone does not take the alias (`make serve` failed in 43 lines)
+    shutil.rmtree(
+        Path(client.get_run(client.get_model_version(NAME, first).run_id).info.artifact_uri[len("file://") :])
+    )
+    with pytest.raises(
+        PipelineError, match=rf"{NAME}: version {first}: its model files are gone \(no MLmodel in runs:/"
+    ):
+        promotion.pin(NAME, first)
     assert champion(client) == later
 
 

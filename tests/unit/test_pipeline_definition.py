@@ -12,7 +12,7 @@ from imdb_rnn.tracking import (
     lineage,
     registry,
 )
-from tests.helpers import ROOT, module_file, project_imports
+from tests.helpers import ROOT, default_params_file, module_file, project_imports
 
 DVC_YAML = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())
 STAGE_MODULES = {name: stage["cmd"].split()[2] for name, stage in DVC_YAML["stages"].items()}
@@ -66,8 +66,8 @@ def test_package_init_files_hold_only_a_docstring():
         assert len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant), init
 
 
-def test_a_stage_cannot_read_params_it_does_not_declare():
-    params = load_params(ROOT / "params.yaml", keys=("train", "mlflow.experiment_name"))
+def test_a_stage_cannot_read_params_it_does_not_declare(tmp_path):
+    params = load_params(default_params_file(tmp_path), keys=("train", "mlflow.experiment_name"))
     assert params.train.units == 32 and params.mlflow.experiment_name == "imdb-sentiment"
     with pytest.raises(AttributeError):
         _ = params.pad
@@ -114,3 +114,15 @@ def test_dvc_analytics_are_off_in_the_project_config():
 
     env = {"DVC_NO_ANALYTICS": ""}  # the tests' own switch off: read the config alone
     assert sh(["dvc", "config", "--project", "core.analytics"], ROOT, **env).stdout.strip() == "false"
+
+
+def test_no_test_reads_the_workspace_params_yaml():
+    """`make test-fast` failed 4 tests after any valid edit of params.yaml (a preset applied, `dvc exp
+    run -S`): the tests read the committed defaults (tests.helpers.DEFAULT_PARAMS, default_params_file)."""
+    workspace = "ROOT / " + '"params.yaml"'  # (split, or this file would find itself)
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if path.name != "helpers.py" and workspace in path.read_text()
+    ]
+    assert readers == []

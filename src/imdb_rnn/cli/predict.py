@@ -4,6 +4,9 @@ imdb-predict "A wonderful film." "Dull and far too long."
 imdb-predict --file reviews.txt          # one review per line
 cat reviews.txt | imdb-predict
 imdb-predict --model-uri models:/imdb-sentiment-rnn@champion "A wonderful film."   # the registry's champion
+
+Without --model-uri the workspace's last trained model answers, which need not be the champion that
+`make serve` serves: a line on standard error says which model answered.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ import os
 import sys
 from pathlib import Path
 
-from imdb_rnn.runtime.errors import PipelineError, run
+from imdb_rnn.data.text import review_problem
+from imdb_rnn.runtime.errors import PipelineError, read_bounded, run
 from imdb_rnn.runtime.params import load_params
 
 DEFAULT_MODEL = Path("models/model.keras")
 DEFAULT_VOCABULARY = Path("data/padded/vocab.json")
+# About 50,000 reviews of IMDB's average length: /dev/zero or an endless pipe is refused at this size,
+# not read until the kernel kills the process (22 GB).
+MAX_INPUT_BYTES = 64 << 20
+TOO_LARGE = "label the reviews in several calls"
 
 
 def parse_lines(data: bytes, source: str) -> list[str]:
@@ -35,8 +43,8 @@ def parse_lines(data: bytes, source: str) -> list[str]:
             raise PipelineError(
                 f"{source}: line {number}: not valid UTF-8 (byte {line[exc.start]:#04x} at column {exc.start + 1})"
             ) from None
-        if not text.strip():
-            raise PipelineError(f"{source}: line {number}: empty review")
+        if problem := review_problem(text):
+            raise PipelineError(f"{source}: line {number}: {problem}")
         reviews.append(text)
     if not reviews:
         raise PipelineError(f"{source}: no reviews")
@@ -48,8 +56,8 @@ def read_reviews(arguments: list[str], file: Path | None) -> list[str]:
         raise PipelineError("give reviews as arguments or with --file, not both")
     if arguments:
         for number, text in enumerate(arguments, start=1):
-            if not text.strip():
-                raise PipelineError(f"argument {number}: empty review")
+            if problem := review_problem(text):
+                raise PipelineError(f"argument {number}: {problem}")
             try:  # bytes that are not UTF-8 reach sys.argv as lone surrogates (surrogateescape)
                 text.encode("utf-8")
             except UnicodeEncodeError as exc:
@@ -59,16 +67,13 @@ def read_reviews(arguments: list[str], file: Path | None) -> list[str]:
                 ) from None
         return arguments
     if file:
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise PipelineError(f"{file}: cannot read: {exc.strerror}") from None
-        return parse_lines(data, str(file))
-    return parse_lines(sys.stdin.buffer.read(), "standard input")
+        return parse_lines(read_bounded(file, MAX_INPUT_BYTES, file, TOO_LARGE), str(file))
+    return parse_lines(read_bounded(sys.stdin.buffer, MAX_INPUT_BYTES, "standard input", TOO_LARGE), "standard input")
 
 
 def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int | None):
-    """The model and vocabulary the pipeline last produced, with its backend and threshold."""
+    """The model and vocabulary the pipeline last produced, with its backend and threshold; and what to
+    call them."""
     from imdb_rnn.serving.classifier import BATCH_SIZE, SentimentClassifier
 
     params = load_params()
@@ -78,11 +83,13 @@ def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int
     classifier = SentimentClassifier.from_files(
         model_path, vocabulary_path, params.train.backend, params.evaluate.threshold, batch_size or BATCH_SIZE
     )
-    return classifier.predict
+    champion = f"models:/{params.mlflow.registered_model_name}@champion"
+    return classifier.predict, f"{model_path}, the workspace's last trained (the served one: --model-uri {champion})"
 
 
 def mlflow_model(uri: str):
-    """Any MLflow model URI (models:/name/version, runs:/id/model, a local folder) of the raw-text model."""
+    """Any MLflow model URI (models:/name/version, runs:/id/model, a local folder) of the raw-text model,
+    and the URI."""
     import pandas as pd
 
     from imdb_rnn.tracking import registry
@@ -99,7 +106,7 @@ def mlflow_model(uri: str):
     except Exception as exc:  # MlflowException, OSError, or whatever loading the model's code raises
         message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise PipelineError(f"{uri}: cannot load the model: {message}") from None
-    return lambda texts: model.predict(pd.DataFrame({"text": texts}))
+    return (lambda texts: model.predict(pd.DataFrame({"text": texts}))), uri
 
 
 def positive_int(text: str) -> int:
@@ -129,12 +136,13 @@ def main() -> None:
     if args.model_uri is not None and not args.model_uri.strip():
         raise PipelineError("--model-uri: empty (give an MLflow model URI, or leave the option out)")
     reviews = read_reviews(args.reviews, args.file)  # bad input fails before the slow imports
-    predict = (
+    predict, answering = (
         mlflow_model(args.model_uri)
         if args.model_uri is not None
         else pipeline_classifier(args.model, args.vocab, args.batch_size)
     )
     result = predict(reviews)
+    print(f"model: {answering}", file=sys.stderr)  # the workspace's model need not be the served one
     # known_words: a model registered before this column existed does not return it.
     known = result["known_words"] if "known_words" in result else [None] * len(result)
     sys.stdout.write(

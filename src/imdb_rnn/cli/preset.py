@@ -32,6 +32,7 @@ def apply_preset(preset: Path, params_path: Path) -> None:
     yaml.representer.add_representer(
         type(None), lambda dumper, _: dumper.represent_scalar("tag:yaml.org,2002:null", "null")
     )
+    read_params_file(params_path)  # the project's checks first: a broken params.yaml is one line
     params = yaml.load(params_path.read_text(encoding="utf-8"))
     merge(params, changes)
     text = io.StringIO()

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from imdb_rnn.runtime.errors import PipelineError, describe
+from imdb_rnn.runtime.errors import PipelineError, describe, machine_memory
 from imdb_rnn.runtime.outputs import write_text_atomic
 
 PAD_ID, OOV_ID = 0, 1
@@ -28,6 +28,13 @@ SHORT_WORDS = 30  # a one-line comment, as users send them
 def tokenize(text: str) -> list[str]:
     """Lowercase, drop <br /> tags, strip punctuation, split on whitespace."""
     return _PUNCTUATION.sub("", _LINE_BREAK.sub(" ", text.lower())).split()
+
+
+def review_problem(text: str) -> str | None:
+    """Why a review is not labeled, or None: the one rule of imdb-predict and of the served model. An
+    empty review (only whitespace) is refused: its label would be the model's answer to nothing (the
+    seed model's: positive, p 0.91)."""
+    return None if text.strip() else "empty review"
 
 
 def first_sentence(text: str, max_words: int = SHORT_WORDS) -> str:
@@ -62,6 +69,7 @@ class _VocabularyFile(BaseModel):
     padding: Literal["pre", "post"]
     truncating: Literal["pre", "post"]
     ngrams: int = Field(1, ge=1, le=2)
+    max_features: int | None = Field(None, ge=2)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class Vocabulary:
     padding: str
     truncating: str
     ngrams: int = 1  # 2: bigrams in the vocabulary too (files from before this field read as 1)
+    max_features: int | None = None  # pad.max_features (the tokens may be fewer); None: a file from before
 
     @classmethod
     def fit(
@@ -82,7 +91,23 @@ class Vocabulary:
         to the alphabetically first, so the vocabulary does not depend on row order."""
         counts = Counter(term for text in texts for term in terms(tokenize(text), ngrams))
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: max_features - 2]
-        return cls([PAD_TOKEN, OOV_TOKEN] + [term for term, _ in ranked], max_len, padding, truncating, ngrams)
+        tokens = [PAD_TOKEN, OOV_TOKEN] + [term for term, _ in ranked]
+        return cls(tokens, max_len, padding, truncating, ngrams, max_features)
+
+    def check_made_with(self, pad, path: Path | str) -> None:
+        """Refuses in one line padded data made with other pad params than `pad` (params.yaml's, as
+        train is given them): a model built for one vocabulary size, length and padding side fit on
+        another's ids trained to 0.50 accuracy with exit 0 (ids past the embedding clamped on JAX)."""
+        made = asdict(self)
+        differ = [
+            f"pad.{key} {'(not recorded)' if made.get(key) is None else made[key]} (params.yaml: {value})"
+            for key, value in pad.model_dump().items()
+            if made.get(key) != value
+        ]
+        if differ:
+            raise PipelineError(
+                f"{path}: the padded data was made with {', '.join(differ)}: rebuild it with `dvc repro pad`"
+            )
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(asdict(self), ensure_ascii=False))
@@ -91,7 +116,7 @@ class Vocabulary:
     def load(cls, path: Path | str) -> Vocabulary:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested 100,000 deep
             raise PipelineError(f"{path}: not a readable vocabulary file: {exc}") from None
         if not isinstance(data, dict):
             raise PipelineError(f"{path}: not a vocabulary file: expected an object, got {type(data).__name__}")
@@ -111,6 +136,13 @@ def texts_to_padded(texts: Iterable[str], vocabulary: Vocabulary) -> np.ndarray:
     """int32 array (n, max_len) of token ids, padded/truncated as the vocabulary says."""
     from keras.utils import pad_sequences  # Keras is imported only where it is used
 
+    texts = list(texts)
+    needed, available = len(texts) * vocabulary.max_len * np.dtype("int32").itemsize, machine_memory()
+    if needed > available:  # a hand-edited max_len: one line, not numpy's allocation traceback
+        raise PipelineError(
+            f"vocabulary max_len {vocabulary.max_len:,}: {len(texts):,} reviews padded to it need "
+            f"{needed / (1 << 30):,.0f} GiB, more than this machine's {available / (1 << 30):,.0f} GiB"
+        )
     ids = {token: index for index, token in enumerate(vocabulary.tokens) if index > OOV_ID}
     # An unknown word is kept as OOV (its position still counts); an unknown bigram is left out.
     sequences = [

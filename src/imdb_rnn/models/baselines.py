@@ -8,9 +8,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from imdb_rnn.data.text import tokenize
+from imdb_rnn.runtime.errors import PipelineError
 
 RUN_NAMES = {"tfidf_logreg": "baseline-tfidf-logreg", "nbsvm": "baseline-nbsvm"}
 
@@ -34,6 +35,22 @@ class NaiveBayesScaler(TransformerMixin, BaseEstimator):
         return features.multiply(self.ratio_).tocsr()
 
 
+class _Baseline(Pipeline):
+    """make_pipeline's pipeline, whose fit says in one line that min_df keeps no n-gram (a 39-line
+    scikit-learn traceback before): how often n-grams occur is known only once the reviews are read."""
+
+    def fit(self, texts, labels, **params):
+        try:
+            return super().fit(texts, labels, **params)
+        except ValueError as exc:
+            if "min_df" not in str(exc):  # "After pruning, no terms remain. Try a lower min_df..."
+                raise
+            raise PipelineError(
+                f"baseline.min_df {self.steps[0][1].min_df:,}: no n-gram occurs in that many of the "
+                f"{len(texts):,} training reviews (lower it)"
+            ) from None
+
+
 def build_classifier(
     kind: str, ngram_max: int, min_df: int, max_features: int | None, C: float, max_iter: int, seed: int
 ):
@@ -48,6 +65,6 @@ def build_classifier(
     }
     classifier = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     if kind == "nbsvm":
-        return make_pipeline(CountVectorizer(binary=True, **words), NaiveBayesScaler(), classifier)
+        return _Baseline(make_pipeline(CountVectorizer(binary=True, **words), NaiveBayesScaler(), classifier).steps)
     # log(1 + tf): a word said ten times is not ten times the evidence
-    return make_pipeline(TfidfVectorizer(sublinear_tf=True, **words), classifier)
+    return _Baseline(make_pipeline(TfidfVectorizer(sublinear_tf=True, **words), classifier).steps)

@@ -1,8 +1,10 @@
 """How every stage runs and fails: one-line errors (values shortened, credentials redacted, OS write
-errors named), clean interrupts; and the one choice of the Keras backend every entry point makes."""
+errors named), clean interrupts, bounded reads and sizes checked against memory; and the one choice
+of the Keras backend every entry point makes."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
 import os
@@ -12,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 # TensorFlow prints a page of start-up chatter on import; a stage's output should be its own.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,6 +92,27 @@ def describe(error, path: object) -> str:
         return f"{path}: {key}: missing"
     message = first["msg"].removeprefix("Value error, ")
     return f"{path}: {key}: {message} (got {shorten(first['input'])})"
+
+
+def read_bounded(source: Path | BinaryIO, limit: int, name: object, what: str) -> bytes:
+    """All of a file or stream (standard input) if it holds at most `limit` bytes, else one line saying
+    it is larger, and `what` it cannot be: /dev/zero or an endless pipe is refused after `limit`
+    bytes, not read until the kernel kills the process."""
+    try:
+        with source.open("rb") if isinstance(source, Path) else contextlib.nullcontext(source) as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        raise PipelineError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
+        raise PipelineError(f"{name}: larger than {size}: {what}")
+    return data
+
+
+def machine_memory() -> int:
+    """This machine's physical memory in bytes: what a size read from a file is checked against before
+    it is allocated (params.yaml's memory estimate, a vocabulary's max_len)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 # OS errors that say a place cannot be written, whichever file they name (often none: writing to an

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,11 +11,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML, YAMLError
 
-from imdb_rnn.runtime.errors import PipelineError, describe, shorten
+from imdb_rnn.runtime.errors import PipelineError, describe, machine_memory, read_bounded, shorten
 
 PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
-ALL_REVIEWS = 50_000  # train and test: what the pad stage holds padded at once
 # NumPy's (and so Keras' and scikit-learn's) seeds are unsigned 32-bit: a larger one fails mid-run.
 MAX_SEED = 2**32 - 1
 # A stratified split gives each class its share of a split, rounded (scikit-learn refuses a split
@@ -194,14 +192,20 @@ RNN_GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per recurren
 FLOAT_BYTES, ID_BYTES = 4, 4  # float32 weights and activations, int32 token ids
 
 
-def memory_estimate(pad: PadParams, train: TrainParams) -> dict[str, int]:
-    """Bytes the pipeline needs at its peak, roughly, by part; deliberately simple, it only has
-    to catch settings that cannot fit by orders of magnitude:
-    - data: every review padded (ALL_REVIEWS x max_len int32 ids), as the pad stage holds them;
-    - weights: the parameters x 4 copies (weights, gradients, up to two optimizer slots);
-    - activations: one batch's outputs of the embedding and of every recurrent gate at every step
-      (batch x max_len x (embedding_dim + layers x directions x units x gates)), kept for
-      backpropagation through time, x 2 for their gradients."""
+def memory_estimate(params: Params) -> dict[str, dict[str, int]]:
+    """Bytes each stage needs at its peak, roughly, by part; deliberately simple, it only has to
+    catch settings that cannot fit by orders of magnitude. Data: the padded reviews (rows x max_len
+    int32 ids) a stage holds at once, as it builds them:
+    - pad: one split at a time, the largest (test and test_short: 2 x fetch.reviews_per_folder each);
+    - unlabeled: the reviews its teacher labels (4 x fetch.reviews_per_folder, or unlabeled.limit);
+    - train: train and val, and with unlabeled_weight the teacher-labeled reviews twice and train
+      again (np.concatenate copies them);
+    - evaluate: one split at a time.
+    Train also holds the weights x 4 (weights, gradients, up to two optimizer slots) and one batch's
+    outputs of the embedding and of every recurrent gate at every step (batch x max_len x
+    (embedding_dim + layers x directions x units x gates)), kept for backpropagation through time,
+    x 2 for their gradients; evaluate the weights and one batch's outputs of every layer."""
+    pad, train, split = params.pad, params.train, params.split
     directions = 2 if train.bidirectional else 1
     gates = RNN_GATES[train.cell]
     weights, width = pad.max_features * train.embedding_dim, train.embedding_dim
@@ -209,19 +213,30 @@ def memory_estimate(pad: PadParams, train: TrainParams) -> dict[str, int]:
         weights += directions * gates * train.units * (width + train.units + 1)
         width = directions * train.units
     weights += width + 1  # the output layer
-    activations = (
-        train.batch_size * pad.max_len * (train.embedding_dim + train.layers * directions * train.units * gates)
+    outputs = pad.max_len * (train.embedding_dim + train.layers * directions * train.units * gates)
+    test = 2 * params.fetch.reviews_per_folder
+    unlabeled = (
+        0 if params.unlabeled.teacher == "none" else params.unlabeled.limit or 4 * params.fetch.reviews_per_folder
     )
+    trained = split.train_size + split.val_size + (split.train_size + 2 * unlabeled if train.unlabeled_weight else 0)
+
+    def ids(rows: int) -> int:
+        return rows * pad.max_len * ID_BYTES
+
     return {
-        "data": ALL_REVIEWS * pad.max_len * ID_BYTES,
-        "weights": 4 * weights * FLOAT_BYTES,
-        "activations": 2 * activations * FLOAT_BYTES,
+        "pad": {"data": ids(max(split.train_size, split.val_size, test))},
+        "unlabeled": {"data": ids(unlabeled)},
+        "train": {
+            "data": ids(trained),
+            "weights": 4 * weights * FLOAT_BYTES,
+            "activations": 2 * train.batch_size * outputs * FLOAT_BYTES,
+        },
+        "evaluate": {
+            "data": ids(test),
+            "weights": weights * FLOAT_BYTES,
+            "activations": params.evaluate.batch_size * outputs * FLOAT_BYTES,
+        },
     }
-
-
-def machine_memory() -> int:
-    """This machine's physical memory in bytes."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 class Params(_Section):
@@ -266,6 +281,15 @@ class Params(_Section):
         return self
 
     @model_validator(mode="after")
+    def _baseline_n_grams_can_occur_often_enough(self) -> Params:
+        if self.baseline.min_df > self.split.train_size:  # the rest is known once the reviews are read
+            raise ValueError(
+                f"baseline.min_df {self.baseline.min_df:,} exceeds split.train_size {self.split.train_size:,}: "
+                "an n-gram must occur in at least min_df of the training reviews"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _adversarial_training_runs_on_jax(self) -> Params:
         if self.train.adversarial and (self.train.backend != "jax" or self.train.distribute != "none"):
             raise ValueError(
@@ -276,17 +300,18 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _fits_in_memory(self) -> Params:
-        """Settings whose training cannot fit this machine are refused now, not hours (or a swap
-        storm) later."""
-        parts = memory_estimate(self.pad, self.train)
+        """Settings that a stage cannot fit in this machine's memory are refused now, not hours (or a
+        swap storm) later."""
+        stage, parts = max(memory_estimate(self).items(), key=lambda item: sum(item[1].values()))
         available = machine_memory()
         if sum(parts.values()) > available:
             gib = 1 << 30
             detail = ", ".join(f"{name} {size / gib:,.1f}" for name, size in parts.items())
+            batch = "evaluate" if stage == "evaluate" else "train"  # whose batch_size counts
             raise ValueError(
                 f"pad.max_len {self.pad.max_len:,}, pad.max_features {self.pad.max_features:,}, "
-                f"train.units {self.train.units:,}, train.batch_size {self.train.batch_size:,}: "
-                f"training needs about {sum(parts.values()) / gib:,.0f} GiB ({detail}), "
+                f"train.units {self.train.units:,}, {batch}.batch_size {getattr(self, batch).batch_size:,}: "
+                f"the {stage} stage needs about {sum(parts.values()) / gib:,.0f} GiB ({detail}), "
                 f"more than this machine's {available / gib:,.0f} GiB"
             )
         return self
@@ -296,13 +321,7 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
     """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float); a file
     over MAX_PARAMS_BYTES, or whose aliases expand to over MAX_PARAMS_VALUES values, is refused
     before anything walks it."""
-    try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_PARAMS_BYTES + 1)
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_PARAMS_BYTES:
-        raise PipelineError(f"{path}: larger than {MAX_PARAMS_BYTES >> 20} MB: not a params file")
+    raw = read_bounded(Path(path), MAX_PARAMS_BYTES, path, "not a params file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -313,6 +332,8 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise PipelineError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:  # the parser recurses per level: 500 levels gave a 3,000-line traceback
+        raise PipelineError(f"{path}: nested too deep: not a params file") from None
     if data is None:
         raise PipelineError(f"{path}: is empty")
     if _count_values(data, MAX_PARAMS_VALUES) > MAX_PARAMS_VALUES:

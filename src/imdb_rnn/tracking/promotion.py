@@ -186,7 +186,7 @@ def pin(name: str, version: str) -> str:
     """imdb-promote: the alias moved by hand to `version` (which must exist, as a version of `name`);
     versions registered later compete with it. Returns the one line to print."""
     client = tracking.mlflow.MlflowClient()
-    if not version.isdigit():
+    if not (version.isascii() and version.isdigit()):  # isdigit alone takes '²' (ValueError) and '١' (1)
         raise PipelineError(f"{name}: {version!r} is not a version number")
     version = str(int(version))
     numbers = [int(v.version) for v in client.search_model_versions(_filter(name))]
@@ -194,6 +194,10 @@ def pin(name: str, version: str) -> str:
         raise PipelineError(f"{name}: no such registered model in {tracking.redact(tracking.tracking_uri())}")
     if int(version) not in numbers:
         raise PipelineError(f"{name}: no version {version} (versions {min(numbers)} to {max(numbers)})")
+    where = client.get_model_version_download_uri(name, version)
+    if not any(Path(f.path).name == "MLmodel" for f in tracking.mlflow.artifacts.list_artifacts(artifact_uri=where)):
+        # the alias would name a model that cannot load (`make serve` failed in 43 lines)
+        raise PipelineError(f"{name}: version {version}: its model files are gone (no MLmodel in {where})")
     before = holder(client, name)
     client.set_registered_model_tag(name, PIN_TAG, json.dumps({"version": version, "after": str(max(numbers))}))
     _set_alias(client, name, int(version))

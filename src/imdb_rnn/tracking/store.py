@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
-from imdb_rnn.runtime.errors import PipelineError, redact, shorten
+from imdb_rnn.runtime.errors import PipelineError, describe, read_bounded, redact, shorten
 from imdb_rnn.runtime.outputs import process_alive, write_text_atomic
 
 # Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
@@ -44,6 +46,7 @@ _DUPLICATE = re.compile(r"duplicate key|UniqueViolation|UNIQUE constraint failed
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 STORE_FILE = "mlflow.db"
+MAX_RUN_FILE_BYTES = 64 << 10  # a run file holds two ids
 ARTIFACTS_DIR = "mlartifacts"
 EXPERIMENT_COPIES = Path(".dvc", "tmp", "exps")  # where `dvc exp run --queue/--temp` runs stages
 
@@ -152,7 +155,7 @@ def store_errors() -> Iterator[None]:
     imdb_rnn.runtime.outputs, which names the output."""
     try:
         yield
-    except MlflowException as exc:
+    except (MlflowException, SQLAlchemyError) as exc:  # SQLAlchemy's: a locked or damaged SQLite store
         raise _store_error(tracking_uri(), exc) from None
     except OSError as exc:  # a local artifact store that cannot be written
         if not _raised_by_mlflow(exc):
@@ -309,11 +312,19 @@ def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:
     write_text_atomic(path, json.dumps(info, indent=2) + "\n")
 
 
+class _RunReference(BaseModel):
+    """A run file as write_run_reference writes it: `{"run_id": 5}` or `[]` gave TypeError tracebacks."""
+
+    model_config = ConfigDict(strict=True)
+    run_id: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}$")  # MLflow's rule (mlflow.utils.validation)
+
+
 def read_run_reference(path: Path) -> str:
+    data = read_bounded(Path(path), MAX_RUN_FILE_BYTES, path, "not a run file")
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))["run_id"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise PipelineError(f"{path}: no MLflow run id to resume ({exc})") from None
+        return _RunReference.model_validate_json(data).run_id
+    except ValidationError as exc:  # not JSON, not an object, no run_id, or not a run id
+        raise PipelineError(f"{describe(exc, path)} (no MLflow run id to resume)") from None
 
 
 def log_dataset(features, targets, source: Path, context: str) -> None:

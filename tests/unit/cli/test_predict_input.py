@@ -26,3 +26,18 @@ def test_an_empty_model_uri_is_refused_not_taken_for_the_local_model(tmp_path):
     result = predict(tmp_path, "--model-uri", "", "Good film")
     assert result.returncode == 1
     assert result.stderr == b"error: --model-uri: empty (give an MLflow model URI, or leave the option out)\n"
+
+
+def test_endless_input_is_refused_past_its_size_in_one_line(tmp_path):
+    """`--file /dev/zero` and an endless standard input were read until the kernel killed predict at
+    22 GB (issue 30)."""
+    result = predict(tmp_path, "--file", "/dev/zero")
+    assert result.returncode == 1
+    assert result.stderr == b"error: /dev/zero: larger than 64 MiB: label the reviews in several calls\n"
+    command = [sys.executable, "-m", "imdb_rnn.cli.predict"]
+    with open("/dev/zero", "rb") as endless:
+        result = subprocess.run(
+            command, cwd=tmp_path, env=command_env(), stdin=endless, capture_output=True, timeout=120
+        )
+    assert result.returncode == 1
+    assert result.stderr == b"error: standard input: larger than 64 MiB: label the reviews in several calls\n"

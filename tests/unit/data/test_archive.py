@@ -17,7 +17,7 @@ import pytest
 from imdb_rnn.data.archive import CACHE_ENV, cached_archive, download, read_reviews
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.runtime.params import FetchParams
-from tests.helpers import ROOT, make_project, review_members, sh, write_archive
+from tests.helpers import default_params_file, make_project, review_members, sh, write_archive
 
 
 @pytest.fixture()
@@ -150,7 +150,7 @@ def test_checksum_mismatch_names_both_hashes_and_writes_nothing(tmp_path, http_d
 def test_missing_local_archive_is_named(tmp_path):
     result = sh(
         ["python", "-m", "stages.fetch", str(tmp_path / "out.parquet"), str(tmp_path / "unlabeled.parquet")],
-        ROOT,
+        default_params_file(tmp_path / "project").parent,
         check=False,
         IMDB_ARCHIVE=str(tmp_path / "nope.tar.gz"),
     )
@@ -214,7 +214,8 @@ def test_the_stage_refuses_a_bad_download_and_leaves_nothing(tmp_path, http_dir,
 def test_the_archive_is_downloaded_once_then_read_from_the_cache(tmp_path, http_dir):
     served, url = http_dir
     archive = write_archive(served / "aclImdb_v1.tar.gz", review_members(per_folder=3))
-    params = FetchParams(url=f"{url}/aclImdb_v1.tar.gz", sha256=hashlib.sha256(archive.read_bytes()).hexdigest())
+    sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
+    params = FetchParams(url=f"{url}/aclImdb_v1.tar.gz", sha256=sha256, reviews_per_folder=3)
     os.environ[CACHE_ENV] = str(tmp_path / "cache")
     try:
         cached = cached_archive(params)
@@ -372,7 +373,7 @@ def test_review_ids_and_ratings_outside_the_official_layout_are_refused(tmp_path
 def test_a_folder_given_as_the_archive_is_named_as_one(tmp_path):
     result = sh(
         ["python", "-m", "stages.fetch", str(tmp_path / "out.parquet"), str(tmp_path / "unlabeled.parquet")],
-        ROOT,
+        default_params_file(tmp_path / "project").parent,
         check=False,
         IMDB_ARCHIVE=str(tmp_path),
     )

@@ -10,7 +10,7 @@ import pytest
 
 from imdb_rnn.data.splits import load_padded
 from imdb_rnn.runtime.errors import PipelineError
-from tests.helpers import ROOT, sh
+from tests.helpers import default_params_file, sh
 
 
 def padded_bytes(rows: int = 200) -> bytes:
@@ -46,9 +46,33 @@ def test_the_train_stage_run_directly_on_a_cut_short_split_fails_in_one_line(tmp
     result = sh(
         [sys.executable, "-m", "stages.train", str(padded), "--unlabeled", str(tmp_path / "unlabeled")]
         + [f"--{name}={tmp_path / name}" for name in ("model", "run-file", "metrics", "history")],
-        ROOT,
+        default_params_file(tmp_path / "project").parent,
         check=False,
     )
     assert result.returncode == 1
     assert result.stderr == f"error: {padded / 'train.npz'}: not a padded split: File is not a zip file\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["padded"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["padded", "project"]  # nothing written
+
+
+def test_the_train_stage_refuses_data_padded_with_other_pad_params(tmp_path):
+    """It trained on them, exit 0 (issue 30): train is given the pad params and checks vocab.json."""
+    from imdb_rnn.data.text import Vocabulary
+
+    padded = tmp_path / "padded"
+    padded.mkdir()
+    for name in ("train", "val"):
+        (padded / f"{name}.npz").write_bytes(padded_bytes())
+    Vocabulary(["", "[UNK]", "good"], 64, "post", "pre", 1, 150_000).save(padded / "vocab.json")
+    result = sh(
+        [sys.executable, "-m", "stages.train", str(padded), "--unlabeled", str(tmp_path / "unlabeled")]
+        + [f"--{name}={tmp_path / name}" for name in ("model", "run-file", "metrics", "history")],
+        default_params_file(tmp_path / "project").parent,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {padded / 'vocab.json'}: the padded data was made with pad.max_features 150000 (params.yaml: "
+        "10000), pad.max_len 64 (params.yaml: 500), pad.padding post (params.yaml: pre): "
+        "rebuild it with `dvc repro pad`\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["padded", "project"]  # nothing written

@@ -95,3 +95,45 @@ def test_a_hand_edited_vocabulary_is_refused_in_one_line_naming_the_key(tmp_path
     with pytest.raises(PipelineError) as refused:
         Vocabulary.load(path)
     assert str(refused.value) == f"{path}: {expected}"
+
+
+def test_padded_data_made_with_other_pad_params_is_refused_naming_each_difference(tmp_path):
+    """Train fit the `best` preset's data/padded (ids to 149,999, length 1,000, padded after) with the
+    default params after `git checkout params.yaml`: exit 0, validation accuracy 0.50."""
+    from imdb_rnn.runtime.params import PadParams
+
+    pad = PadParams(max_features=10, max_len=4, padding="pre", truncating="pre", ngrams=1)
+    vocabulary = Vocabulary.fit(["good film", "bad film"], **pad.model_dump())
+    vocabulary.save(tmp_path / "vocab.json")
+    Vocabulary.load(tmp_path / "vocab.json").check_made_with(pad, "vocab.json")  # fewer tokens than max_features
+    other = pad.model_copy(update={"max_features": 150_000, "padding": "post"})
+    with pytest.raises(PipelineError) as refused:
+        vocabulary.check_made_with(other, "vocab.json")
+    assert str(refused.value) == (
+        "vocab.json: the padded data was made with pad.max_features 10 (params.yaml: 150000), "
+        "pad.padding pre (params.yaml: post): rebuild it with `dvc repro pad`"
+    )
+
+
+def test_an_empty_review_is_the_one_thing_refused():
+    """One rule for imdb-predict and the served model: `imdb-predict ""` refused while the server
+    answered 200, label 1, p 0.91 (issue 30)."""
+    from imdb_rnn.data.text import review_problem
+
+    assert [review_problem(text) for text in ("", " \t\n", "\u3000")] == ["empty review"] * 3
+    assert [review_problem(text) for text in ("ok", "!!!", "<br />")] == [None] * 3  # answered, flagged known_words 0
+
+
+def test_a_vocabulary_that_would_not_fit_in_memory_is_one_line_before_allocating(tmp_path):
+    """A hand-edited "max_len": 1000000000000 gave numpy's allocation traceback, and JSON nested
+    100,000 deep a RecursionError (issue 30)."""
+    import json
+
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps(VOCABULARY | {"max_len": 10**12}))
+    with pytest.raises(PipelineError) as refused:
+        texts_to_padded(["good", "good film"], Vocabulary.load(path))
+    assert str(refused.value).startswith("vocabulary max_len 1,000,000,000,000: 2 reviews padded to it need 7,451 GiB")
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(PipelineError, match=r"vocab\.json: not a readable vocabulary file: maximum recursion depth"):
+        Vocabulary.load(path)

@@ -8,11 +8,10 @@ import pytest
 from imdb_rnn.models import inference
 from imdb_rnn.models.rnn import build_model
 from imdb_rnn.runtime.errors import PipelineError
-from imdb_rnn.runtime.params import load_params
-from tests.helpers import ROOT
+from tests.helpers import DEFAULT_PARAMS
 from tests.unit.data.test_batches import padded_reviews
 
-DEFAULT_TRAIN = load_params(ROOT / "params.yaml").train
+DEFAULT_TRAIN = DEFAULT_PARAMS.train
 
 
 def test_a_damaged_model_file_is_called_damaged_not_missing(tmp_path):

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 
 from imdb_rnn.models.rnn import build_model
-from imdb_rnn.runtime.params import load_params
-from tests.helpers import ROOT
+from tests.helpers import DEFAULT_PARAMS
 
 # --- the model: every option builds, compiles and predicts ---
 
-DEFAULT_TRAIN = load_params(ROOT / "params.yaml").train
+DEFAULT_TRAIN = DEFAULT_PARAMS.train
 # Every value of every structural option at least once (the full product would take minutes).
 OPTIONS = [
     {"cell": cell, "pooling": pooling, "bidirectional": bidirectional, "mask_padding": mask}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from imdb_rnn.runtime.errors import PipelineError, choose_backend
-from tests.helpers import ROOT, sh
+from tests.helpers import default_params_file, sh
 
 
 def test_a_process_already_running_keras_on_another_backend_is_refused_only_where_it_matters():
@@ -30,6 +30,7 @@ def test_the_pad_stage_ignores_keras_backend_in_the_shell(tmp_path, shell):
     for name in ("train", "val", "test"):
         frame = pd.DataFrame({"text": ["A great film.", "Awful, boring."] * 4, "label": [1, 0] * 4})
         frame.to_parquet(split / f"{name}.parquet", index=False)
-    result = sh([sys.executable, "-m", "stages.pad", str(split), str(tmp_path / "padded")], ROOT, KERAS_BACKEND=shell)
+    pad = [sys.executable, "-m", "stages.pad", str(split), str(tmp_path / "padded")]
+    result = sh(pad, default_params_file(tmp_path).parent, KERAS_BACKEND=shell)
     assert result.stderr == ""
     assert sorted(path.name for path in (tmp_path / "padded").iterdir())[-1] == "vocab.json"

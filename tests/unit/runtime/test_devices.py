@@ -7,10 +7,10 @@ import json
 import pytest
 
 from imdb_rnn.runtime.errors import PipelineError
-from imdb_rnn.runtime.params import TrainParams, load_params
-from tests.helpers import ROOT
+from imdb_rnn.runtime.params import TrainParams
+from tests.helpers import DEFAULT_PARAMS
 
-DEFAULT_TRAIN = load_params(ROOT / "params.yaml").train
+DEFAULT_TRAIN = DEFAULT_PARAMS.train
 
 # --- multi-worker: each process's place in the cluster, from TF_CONFIG or KERAS_DISTRIBUTION_* ---
 

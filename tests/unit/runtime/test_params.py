@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.errors import PipelineError
-from imdb_rnn.runtime.params import TrainParams, load_params
-from tests.helpers import ROOT, edit_params, sh
+from imdb_rnn.runtime.params import ID_BYTES, TrainParams, load_params
+from tests.helpers import DEFAULT_PARAMS, DEFAULT_PARAMS_TEXT, ROOT, default_params_file, edit_params, sh
 
-DEFAULT_TRAIN = load_params(ROOT / "params.yaml").train
+DEFAULT_TRAIN = DEFAULT_PARAMS.train
 
 
 def test_train_params_are_frozen():
@@ -105,6 +105,8 @@ BAD_EDITS = [
     ({"mlflow": {"registered_model_name": "imdb:rnn"}}, "mlflow.registered_model_name"),
     ({"mlflow": {"registered_model_name": "../imdb"}}, "mlflow.registered_model_name"),
     ({"mlflow": {"registered_model_name": "  "}}, "mlflow.registered_model_name"),
+    # "ok", then a 39-line scikit-learn traceback in the baseline stage (issue 30)
+    ({"baseline": {"min_df": 30_000}}, "baseline.min_df 30,000 exceeds split.train_size 20,000"),
 ]
 
 
@@ -126,6 +128,8 @@ BAD_TEXTS = [
     ("tab indentation", lambda text: text.replace("  units:", "\tunits:"), "not valid YAML at line"),
     ("empty file", lambda text: "", "params.yaml: is empty"),
     ("a list, not a mapping", lambda text: "- train\n- pad\n", "expected a mapping of sections, got list"),
+    # a 3,000-line RecursionError before (issue 30)
+    ("nested 500 deep", lambda text: text + "deep: " + "[" * 500 + "]" * 500 + "\n", "nested too deep"),
 ]
 
 
@@ -190,8 +194,7 @@ def test_registered_model_names_are_checked_by_mlflows_own_rule(name):
     ],
 )
 def test_settings_that_cannot_fit_in_memory_are_refused_before_training(tmp_path, edit):
-    params = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", params)
+    params = default_params_file(tmp_path)
     edit_params(params, edit)
     message = refusal(params)
     ((section, values),) = edit.items()
@@ -199,16 +202,29 @@ def test_settings_that_cannot_fit_in_memory_are_refused_before_training(tmp_path
     assert all(f"{section}.{key} {value:,}" in message for key, value in values.items() if key != "cell")
 
 
+def test_the_estimate_counts_the_reviews_each_stage_holds(tmp_path):
+    """pad.max_len 100,000 passed ("ok"), then pad ran out of memory: the estimate counted 50,000 padded
+    reviews for the whole pipeline, while train with unlabeled_weight holds 145,000 (issue 30)."""
+    from imdb_rnn.runtime.params import machine_memory
+
+    max_len = machine_memory() // (ID_BYTES * 100_000)  # 100,000 padded reviews fill this machine
+    params = default_params_file(tmp_path)
+    edit_params(params, {"pad": {"max_len": max_len}, "unlabeled": {"teacher": "nbsvm"}})
+    assert load_params(params)  # every stage holds at most 25,000 of them (evaluate: one batch's outputs too)
+    edit_params(params, {"train": {"unlabeled_weight": 0.5}})
+    message = refusal(params)
+    assert message.startswith(f"{params}: pad.max_len {max_len:,}") and "the train stage needs about" in message
+
+
 @pytest.mark.parametrize("preset", sorted(path.name for path in (ROOT / "presets").glob("*.yaml")))
 def test_every_preset_fits_in_memory_with_room_to_spare(tmp_path, preset):
     from imdb_rnn.cli.preset import apply_preset
     from imdb_rnn.runtime.params import machine_memory, memory_estimate
 
-    params = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", params)
+    params = default_params_file(tmp_path)
     apply_preset(ROOT / "presets" / preset, params)
     loaded = load_params(params)
-    assert sum(memory_estimate(loaded.pad, loaded.train).values()) < machine_memory() / 8
+    assert max(sum(parts.values()) for parts in memory_estimate(loaded).values()) < machine_memory() / 8
 
 
 def test_the_smallest_allowed_split_holds_both_classes():
@@ -236,8 +252,7 @@ def test_the_smallest_allowed_split_holds_both_classes():
 
 @pytest.mark.parametrize("edit, key", BAD_EDITS, ids=[key + "=" + repr(edit) for edit, key in BAD_EDITS])
 def test_bad_param_is_one_line_naming_the_key(tmp_path, edit, key):
-    params = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", params)
+    params = default_params_file(tmp_path)
     edit_params(params, edit)
     assert f"params.yaml: {key}" in refusal(params)
 
@@ -245,14 +260,14 @@ def test_bad_param_is_one_line_naming_the_key(tmp_path, edit, key):
 @pytest.mark.parametrize("edit, message", [row[1:] for row in BAD_TEXTS], ids=[row[0] for row in BAD_TEXTS])
 def test_bad_params_text_is_one_line_saying_what_is_wrong(tmp_path, edit, message):
     params = tmp_path / "params.yaml"
-    params.write_text(edit((ROOT / "params.yaml").read_text()))
+    params.write_text(edit(DEFAULT_PARAMS_TEXT))
     assert message in refusal(params)
 
 
 def test_the_check_command_says_ok_or_one_line_and_exit_1(tmp_path):
-    assert sh(["imdb-params"], ROOT).stdout.strip() == "params.yaml: ok"
+    default_params_file(tmp_path)
+    assert sh(["imdb-params"], tmp_path).stdout.strip() == "params.yaml: ok"
     params = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", params)
     edit_params(params, {"train": {"units": 0}})
     result = sh(["imdb-params", str(params)], ROOT, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -264,7 +279,7 @@ def alias_bomb(levels: int = 9) -> str:
     bomb = "\n    a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]" + "".join(
         f"\n    a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]" for level in range(1, levels + 1)
     )
-    text = (ROOT / "params.yaml").read_text()
+    text = DEFAULT_PARAMS_TEXT
     start = text.index("\n  units:") + len("\n  units:")
     return text[:start] + bomb + text[text.index("\n", start) :]
 
@@ -280,7 +295,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once_by_every_reader(tmp_path):
     started = time.perf_counter()
     assert "YAML aliases (*name) expand to more than 10,000 values" in refusal(params)
     assert time.perf_counter() - started < 2
-    shutil.copy(ROOT / "params.yaml", tmp_path / "ok.yaml")
+    shutil.copy(default_params_file(tmp_path / "defaults"), tmp_path / "ok.yaml")
     for command in (["imdb-params", str(params)], ["imdb-preset", str(params), str(tmp_path / "ok.yaml")]):
         # The command's own peak memory, measured by a parent of its own (KB on Linux).
         measured = (
@@ -291,7 +306,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once_by_every_reader(tmp_path):
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
         assert "expand to more than 10,000 values" in result.stderr
         assert int(result.stdout) < 200 * 1024
-    assert (tmp_path / "ok.yaml").read_text() == (ROOT / "params.yaml").read_text()
+    assert (tmp_path / "ok.yaml").read_text() == DEFAULT_PARAMS_TEXT
 
 
 @pytest.mark.parametrize(
@@ -306,8 +321,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once_by_every_reader(tmp_path):
 def test_a_bad_value_is_rendered_shortened_in_its_message(tmp_path, edit):
     """A six-level alias bomb once gave a 4.3 MB "one-line" error: every value a message renders
     goes through errors.shorten."""
-    params = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", params)
+    params = default_params_file(tmp_path)
     edit_params(params, edit)
     message = refusal(params)
     ((section, values),) = edit.items()
@@ -322,8 +336,7 @@ def test_experiment_names_over_mlflows_limit_are_refused_naming_the_key(tmp_path
     from imdb_rnn.runtime.params import MAX_EXPERIMENT_NAME_LENGTH
 
     assert MAX_EXPERIMENT_NAME_LENGTH == validation.MAX_EXPERIMENT_NAME_LENGTH
-    params = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", params)
+    params = default_params_file(tmp_path)
     edit_params(params, {"mlflow": {"experiment_name": "x" * MAX_EXPERIMENT_NAME_LENGTH}})
     assert load_params(params).mlflow.experiment_name
     edit_params(params, {"mlflow": {"experiment_name": "x" * (MAX_EXPERIMENT_NAME_LENGTH + 1)}})

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.helpers import ROOT, edit_params, sh
+from tests.helpers import ROOT, default_params_file, edit_params, sh
 
 
 @pytest.mark.parametrize(
@@ -27,8 +25,7 @@ from tests.helpers import ROOT, edit_params, sh
     ],
 )
 def test_a_bad_pretrain_param_is_refused_in_one_line_naming_the_key(tmp_path, edit, message):
-    params = tmp_path / "params.yaml"
-    shutil.copy(ROOT / "params.yaml", params)
+    params = default_params_file(tmp_path)
     edit_params(params, edit)
     result = sh(["imdb-params", str(params)], ROOT, check=False)
     assert result.returncode == 1

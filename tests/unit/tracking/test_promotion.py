@@ -102,11 +102,19 @@ def test_evaluations_finishing_together_leave_the_alias_on_the_best(monkeypatch,
 
 
 def test_make_serve_and_the_params_default_to_the_champion():
-    from imdb_rnn.runtime.params import load_params
+    from tests.helpers import DEFAULT_PARAMS as params
     from tests.helpers import ROOT
 
-    params = load_params(ROOT / "params.yaml")
     assert params.mlflow.promote == "best_val"
     makefile = (ROOT / "Makefile").read_text()
     assert f"MODEL_URI ?= models:/{params.mlflow.registered_model_name}@{promotion.ALIAS}\n" in makefile
     assert "imdb-promote $(VERSION)" in makefile
+
+
+@pytest.mark.parametrize("version", ["²", "١", "1.0", "-1", ""])
+def test_a_version_number_is_ascii_digits_only(monkeypatch, version):
+    """str.isdigit takes '²' (then a ValueError traceback) and '١' (then version 1 promoted): issue 30."""
+    monkeypatch.setattr(promotion.tracking.mlflow, "MlflowClient", lambda: None)  # refused before any call
+    with pytest.raises(promotion.PipelineError) as refused:
+        promotion.pin("m", version)
+    assert str(refused.value) == f"m: {version!r} is not a version number"
