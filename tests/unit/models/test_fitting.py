@@ -10,10 +10,9 @@ from imdb_rnn.data.splits import TrainingData
 from imdb_rnn.data.text import Vocabulary
 from imdb_rnn.models import fitting
 from imdb_rnn.runtime.devices import distribution
-from imdb_rnn.runtime.params import load_params
-from tests.helpers import ROOT
+from tests.helpers import DEFAULT_PARAMS
 
-TINY = load_params(ROOT / "params.yaml").train.model_copy(update={"units": 2, "embedding_dim": 2, "batch_size": 4})
+TINY = DEFAULT_PARAMS.train.model_copy(update={"units": 2, "embedding_dim": 2, "batch_size": 4})
 VOCABULARY = Vocabulary(["", "[UNK]", *"abcdefgh"], max_len=5, padding="pre", truncating="pre")
 X = np.random.default_rng(0).integers(2, 10, size=(8, 5)).astype("int32")
 
