@@ -91,8 +91,8 @@ def main() -> None:
     params = load_params(keys=PARAMS)
     place = cluster(params.train)  # read first: only the chief opens the MLflow store
     prepare_devices(params.train)
-    Vocabulary.load(args.data_dir / "vocab.json").check_made_with(params.pad, args.data_dir / "vocab.json")
     data = TrainingData.load(args.data_dir, args.unlabeled, params.train.unlabeled_weight)
+    Vocabulary.load(args.data_dir / "vocab.json").check_made_with(params.pad, args.data_dir / "vocab.json")
     (chief if place.chief else worker)(params, place, data, args)
 
 

@@ -99,7 +99,8 @@ NAMED_PATH = re.compile(
     r"(?<![\w/.-])((?:src/imdb_rnn|stages|tests|benchmarks|docs|presets|scripts)/[\w/.-]*\w\.(?:py|md|yaml|sh))"
 )
 NAMED_MODULE = re.compile(r"(?<![\w./-])((?:imdb_rnn|stages)(?:\.\w+)+)(?!\w*\()")  # a call is code: stages.items()
-TEXT_FILES = [*DOCS, *(ROOT / "presets").glob("*.yaml"), ROOT / "params.yaml", ROOT / "dvc.yaml", ROOT / "Makefile"]
+# params.yaml and dvc.yaml among the top-level YAML files: their comments, whatever values a user set.
+TEXT_FILES = [*DOCS, *(ROOT / "presets").glob("*.yaml"), *ROOT.glob("*.yaml"), ROOT / "Makefile"]
 CODE_FILES = [path for folder in ("src", "stages", "tests", "benchmarks") for path in (ROOT / folder).rglob("*.py")]
 
 
