@@ -43,12 +43,16 @@ repro: setup
 	$(BIN)/imdb-params params.yaml
 	$(BIN)/dvc repro
 
-test: setup-test
-	$(BIN)/python -m pytest
+# On both cores (pytest-xdist): each file's tests stay in one worker, sharing its module fixtures.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# tests/unit only: a few minutes, no review archive needed.
+test: setup-test
+	$(PYTEST)
+
+# tests/unit only: about a minute, no review archive needed.
 test-fast: setup-test
-	$(BIN)/python -m pytest tests/unit
+	$(PYTEST) tests/unit
 
 # ruff: the lint rules and the format of pyproject.toml ([tool.ruff]); `make format` rewrites.
 # lint-imports: the package's floors ([tool.importlinter]), no import from a floor above.
