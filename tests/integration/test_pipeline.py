@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from imdb_rnn.runtime.params import load_params
 from tests.helpers import edit_params, sh
 
 STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline"]
@@ -33,13 +34,17 @@ def mlflow_runs(project):
 
 
 def test_split_sizes_and_padding(pipeline):
-    sizes = {name: len(pd.read_parquet(pipeline / f"data/split/{name}.parquet")) for name in ("train", "val", "test")}
-    assert sizes == {"train": 20_000, "val": 5_000, "test": 25_000}
-    train = pd.read_parquet(pipeline / "data/split/train.parquet")
-    assert train.label.mean() == 0.5  # stratified
+    split = load_params(pipeline / "params.yaml").split
+    parts = {name: pd.read_parquet(pipeline / f"data/split/{name}.parquet") for name in ("train", "val", "test")}
+    sizes = {name: len(part) for name, part in parts.items()}
+    assert sizes == {"train": split.train_size, "val": split.val_size, "test": sizes["test"]}
+    assert split.group_by == "movie" and parts["train"].movie.notna().all() and parts["val"].movie.notna().all()
+    assert not set(parts["train"].movie) & set(parts["val"].movie)  # no movie on both sides
+    for name in ("train", "val"):  # stratified: the archive's share of positives, rounded
+        assert abs(parts[name].label.sum() - len(parts[name]) / 2) <= 1
     vocabulary = json.loads((pipeline / "data/padded/vocab.json").read_text())
     assert vocabulary["tokens"][:2] == ["", "[UNK]"] and len(vocabulary["tokens"]) == 5000
-    for name, rows in (("train", 20_000), ("val", 5_000), ("test", 25_000)):
+    for name, rows in sizes.items():
         with np.load(pipeline / f"data/padded/{name}.npz") as data:
             assert data["x"].shape == (rows, 64) and data["y"].shape == (rows,)
             assert data["x"].max() < 5000 and set(np.unique(data["y"])) == {0, 1}

@@ -48,6 +48,7 @@ class SplitParams(_Section):
     train_size: int = Field(ge=MIN_SPLIT_SIZE, description=f"at least {MIN_PER_CLASS} reviews of each class")
     val_size: int = Field(ge=MIN_SPLIT_SIZE, description=f"at least {MIN_PER_CLASS} reviews of each class")
     seed: int = Field(ge=0, le=MAX_SEED)
+    group_by: Literal["movie", "none"]  # movie: no movie on both sides, as the official test is drawn
 
     @model_validator(mode="after")
     def _fits_in_train_split(self) -> SplitParams:

@@ -105,6 +105,7 @@ BAD_EDITS = [
     ({"mlflow": {"registered_model_name": "imdb:rnn"}}, "mlflow.registered_model_name"),
     ({"mlflow": {"registered_model_name": "../imdb"}}, "mlflow.registered_model_name"),
     ({"mlflow": {"registered_model_name": "  "}}, "mlflow.registered_model_name"),
+    ({"split": {"group_by": "title"}}, "split.group_by"),
 ]
 
 
