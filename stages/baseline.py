@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imdb_rnn.data.splits import SHORT_SPLIT, SPLITS, read_split, short_reviews
 from imdb_rnn.models.baselines import RUN_NAMES, build_classifier
-from imdb_rnn.models.scoring import SCORED_SPLITS, scores
+from imdb_rnn.models.scoring import SCORED_SPLITS, metric_values, scores
 from imdb_rnn.runtime.errors import run
 from imdb_rnn.runtime.outputs import write_text_atomic
 from imdb_rnn.runtime.params import Params, load_params, param_values
@@ -45,10 +45,7 @@ def baseline(params: Params, split_dir: Path, metrics_path: Path) -> None:
             for split in SCORED_SPLITS
         }
         report["fit_seconds"] = round(seconds, 3)
-        tracking.mlflow.log_metrics(
-            {f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()}
-            | {"fit_seconds": seconds}
-        )
+        tracking.mlflow.log_metrics(metric_values(report) | {"fit_seconds": seconds})
         report["mlflow_run_id"] = active.info.run_id
         write_text_atomic(metrics_path, json.dumps(report, indent=2) + "\n")
 

@@ -72,7 +72,10 @@ def test_metrics_in_range(pipeline):
         np.testing.assert_array_equal(short["y"], test["y"])
         assert np.count_nonzero(short["x"], axis=1).max() <= 30 < np.count_nonzero(test["x"], axis=1).max()
     for split in ("val", "test", "test_short"):
-        assert set(report[split]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "loss"}
+        assert set(report[split]) == {"accuracy", "accuracy_ci95", "precision", "recall", "f1", "roc_auc", "loss"}
+        for figures in (report[split], baseline[split]):
+            low, high = figures["accuracy_ci95"]
+            assert low < figures["accuracy"] < high < low + 0.1
     for split in ("val", "test"):
         assert 0.6 < report[split]["accuracy"] <= 1 and 0.6 < report[split]["roc_auc"] <= 1
     history = pd.read_csv(pipeline / "metrics/history.csv")
