@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from imdb_rnn.runtime.params import load_params
 from tests.helpers import edit_params, sh
 
-STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline"]
+STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline", "compare"]
 
 
 def stages_run(output: str) -> list[str]:
@@ -78,6 +78,14 @@ def test_metrics_in_range(pipeline):
             assert low < figures["accuracy"] < high < low + 0.1
     for split in ("val", "test"):
         assert 0.6 < report[split]["accuracy"] <= 1 and 0.6 < report[split]["roc_auc"] <= 1
+    # The same 25,000 test reviews, paired: the difference is the two accuracies', McNemar's p its test.
+    compared = json.loads((pipeline / "metrics/compare.json").read_text())
+    assert compared["reviews"] == len(pd.read_csv(pipeline / "metrics/baseline_test.csv"))
+    assert compared["difference"] == pytest.approx(report["test"]["accuracy"] - baseline["test"]["accuracy"], abs=2e-6)
+    low, high = compared["difference_ci95"]
+    assert low < compared["difference"] < high and 0 <= compared["mcnemar_p"] <= 1
+    client, (run,) = mlflow_runs(pipeline)
+    assert run.data.metrics["compare.mcnemar_p"] == compared["mcnemar_p"]
     history = pd.read_csv(pipeline / "metrics/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"] and len(history) == 1
     assert len(pd.read_csv(pipeline / "metrics/confusion.csv")) == 25_000
@@ -108,7 +116,7 @@ def test_second_repro_runs_nothing(clone, real_archive):
 def test_train_param_change_reruns_train_and_evaluate_only(clone, real_archive):
     project = clone({"train": {"units": 4}}, keep_mlflow=True)
     result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
-    assert stages_run(result.stdout) == ["train", "evaluate"]
+    assert stages_run(result.stdout) == ["train", "evaluate", "compare"]
     assert "oneDNN" not in result.stdout + result.stderr  # TensorFlow, imported by Keras on JAX, stays quiet
     _, runs = mlflow_runs(project)
     assert [run.data.params["train.units"] for run in runs] == ["8", "4"]
@@ -123,7 +131,7 @@ def test_each_run_shows_the_params_behind_its_metrics(clone, real_archive):
     assert not any(key.startswith("baseline.") for key in training.data.params)  # not this run's business
     edit_params(project / "params.yaml", {"evaluate": {"threshold": 0.7}})
     result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
-    assert stages_run(result.stdout) == ["evaluate", "baseline"]
+    assert stages_run(result.stdout) == ["evaluate", "baseline", "compare"]
     report = json.loads((project / "metrics/eval.json").read_text())
     evaluation = client.get_run(report["mlflow_run_id"])
     assert evaluation.info.run_id != training.info.run_id and evaluation.info.status == "FINISHED"
@@ -131,3 +139,5 @@ def test_each_run_shows_the_params_behind_its_metrics(clone, real_archive):
     assert evaluation.data.tags["mlflow.parentRunId"] == training.info.run_id
     assert evaluation.data.metrics["test.accuracy"] == report["test"]["accuracy"]
     assert client.get_run(training.info.run_id).data.params["evaluate.threshold"] == "0.5"  # untouched
+    compared = json.loads((project / "metrics/compare.json").read_text())  # the new threshold's, in its run
+    assert evaluation.data.metrics["compare.mcnemar_p"] == compared["mcnemar_p"]

@@ -313,9 +313,9 @@ def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:
     write_text_atomic(path, json.dumps(info, indent=2) + "\n")
 
 
-def read_run_reference(path: Path) -> str:
+def read_run_reference(path: Path, key: str = "run_id") -> str:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))["run_id"]
+        return json.loads(Path(path).read_text(encoding="utf-8"))[key]
     except (OSError, ValueError, KeyError) as exc:
         raise PipelineError(f"{path}: no MLflow run id to resume ({exc})") from None
 
