@@ -84,7 +84,7 @@ def test_metrics_in_range(pipeline):
     assert compared["difference"] == pytest.approx(report["test"]["accuracy"] - baseline["test"]["accuracy"], abs=2e-6)
     low, high = compared["difference_ci95"]
     assert low < compared["difference"] < high and 0 <= compared["mcnemar_p"] <= 1
-    client, (run,) = mlflow_runs(pipeline)
+    _, (run,) = mlflow_runs(pipeline)
     assert run.data.metrics["compare.mcnemar_p"] == compared["mcnemar_p"]
     history = pd.read_csv(pipeline / "metrics/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"] and len(history) == 1
