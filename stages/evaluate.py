@@ -102,7 +102,8 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                 params.train.backend,
                 threshold,
                 params.mlflow.registered_model_name,
-                version_tags=metric_values(report),
+                # What its val.accuracy is comparable with (promotion.SCOPE): the same split, the same threshold.
+                version_tags=metric_values(report) | lineage.data_md5_tags() | {"evaluate.threshold": threshold},
             )
             accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
             model_name, version = params.mlflow.registered_model_name, info.registered_model_version

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.params import load_params
 from tests.helpers import edit_params, sh
@@ -84,8 +85,16 @@ def test_metrics_in_range(pipeline):
     assert compared["difference"] == pytest.approx(report["test"]["accuracy"] - baseline["test"]["accuracy"], abs=2e-6)
     low, high = compared["difference_ci95"]
     assert low < compared["difference"] < high and 0 <= compared["mcnemar_p"] <= 1
-    _, (run,) = mlflow_runs(pipeline)
+    client, (run,) = mlflow_runs(pipeline)
     assert run.data.metrics["compare.mcnemar_p"] == compared["mcnemar_p"]
+    assert run.data.metrics["val.accuracy_ci95_low"] == report["val"]["accuracy_ci95"][0]
+    # The version carries what its val.accuracy is comparable with: the split's md5, the threshold.
+    (version,) = client.search_model_versions("name = 'imdb-sentiment-rnn'")
+    locked = {
+        out["path"]: out["md5"]
+        for out in YAML(typ="safe").load((pipeline / "dvc.lock").read_text())["stages"]["split"]["outs"]
+    }
+    assert (version.tags["data.split.md5"], version.tags["evaluate.threshold"]) == (locked["data/split"], "0.5")
     history = pd.read_csv(pipeline / "metrics/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"] and len(history) == 1
     assert len(pd.read_csv(pipeline / "metrics/confusion.csv")) == 25_000
