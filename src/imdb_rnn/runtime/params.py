@@ -274,6 +274,21 @@ class Params(_Section):
         return self
 
     @model_validator(mode="after")
+    def _settings_do_what_they_say(self) -> Params:
+        """Combinations that would run, but not as named."""
+        if self.pretrain.method != "none" and self.unlabeled.teacher == "none":
+            raise ValueError(
+                f"pretrain.method {self.pretrain.method} learns from the unlabeled reviews, which the unlabeled "
+                "stage prepares only with an unlabeled.teacher (with none it would pretrain on the train split alone)"
+            )
+        if (self.pad.padding, self.train.pooling, self.train.mask_padding) == ("post", "last", False):
+            raise ValueError(
+                "pad.padding post with train.pooling last and train.mask_padding false: the last state would be "
+                "the padding's; set train.mask_padding true or pad.padding pre"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _fits_in_memory(self) -> Params:
         """Settings whose training cannot fit this machine are refused now, not hours (or a swap
         storm) later."""

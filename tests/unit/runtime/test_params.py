@@ -106,6 +106,9 @@ BAD_EDITS = [
     ({"mlflow": {"registered_model_name": "../imdb"}}, "mlflow.registered_model_name"),
     ({"mlflow": {"registered_model_name": "  "}}, "mlflow.registered_model_name"),
     ({"split": {"group_by": "title"}}, "split.group_by"),
+    # Issue 29: combinations that ran, but not as named.
+    ({"pretrain": {"method": "region"}}, "pretrain.method region learns from the unlabeled reviews"),
+    ({"pad": {"padding": "post"}}, "pad.padding post with train.pooling last and train.mask_padding false"),
 ]
 
 
