@@ -23,7 +23,8 @@ def main() -> None:
     parser.add_argument("labeled_out", type=Path, help="parquet file for the labeled reviews")
     parser.add_argument("unlabeled_out", type=Path, help="parquet file for the unlabeled reviews")
     args = parser.parse_args()
-    reviews = read_reviews(locate_archive(load_params(keys=PARAMS).fetch))
+    params = load_params(keys=PARAMS).fetch
+    reviews = read_reviews(locate_archive(params), per_folder=params.reviews_per_folder)
     with atomic_path(args.labeled_out) as labeled_tmp, atomic_path(args.unlabeled_out) as unlabeled_tmp:
         reviews.labeled.to_parquet(labeled_tmp, index=False)
         reviews.unlabeled.to_parquet(unlabeled_tmp, index=False)

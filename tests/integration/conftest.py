@@ -12,7 +12,16 @@ import requests
 from imdb_rnn.data.archive import ARCHIVE_ENV, cache_dir, cached_archive
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.runtime.params import load_params
-from tests.helpers import ROOT, SHARED_ARCHIVE, TINY_PARAMS, edit_params, make_project, sh
+from tests.helpers import (
+    ROOT,
+    SHARED_ARCHIVE,
+    SMALL_PER_FOLDER,
+    TINY_PARAMS,
+    edit_params,
+    make_project,
+    sh,
+    subset_archive,
+)
 
 ARCHIVE = pytest.StashKey[Path]()
 PROBE_TIMEOUT_S = 10  # one connection attempt to fetch.url, before a download or the end of the session
@@ -46,20 +55,28 @@ def find_archive() -> Path:
 
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Before any test runs: the archive, if a selected test needs it (`pytest tests/unit` does not)."""
-    if not config.option.collectonly and any("real_archive" in item.fixturenames for item in items):
+    if not config.option.collectonly and any("full_archive" in item.fixturenames for item in items):
         config.stash[ARCHIVE] = find_archive()
 
 
 @pytest.fixture(scope="session")
-def real_archive(pytestconfig) -> Path:
-    """The review archive that `find_archive` found for this session."""
+def full_archive(pytestconfig) -> Path:
+    """The whole review archive that `find_archive` found for this session (100,000 reviews)."""
     return pytestconfig.stash[ARCHIVE] if ARCHIVE in pytestconfig.stash else find_archive()
 
 
 @pytest.fixture(scope="session")
+def real_archive(full_archive, tmp_path_factory) -> Path:
+    """Real reviews in the official layout, few enough for a test's `dvc repro` to take seconds: the
+    first SMALL_PER_FOLDER of each labeled folder (TINY_PARAMS' fetch.reviews_per_folder), 4x as many
+    unlabeled, their movies' urls. Tests about the whole archive (counts, dedup) use `full_archive`."""
+    return subset_archive(full_archive, tmp_path_factory.mktemp("archive") / "aclImdb_small.tar.gz", SMALL_PER_FOLDER)
+
+
+@pytest.fixture(scope="session")
 def reproduced(tmp_path_factory, real_archive) -> Path:
-    """The project after one full `dvc repro` on the real reviews with TINY_PARAMS, shared by the
-    whole session (about 40 s): read it, or `clone` it to change anything."""
+    """The project after one full `dvc repro` on the small archive of real reviews with TINY_PARAMS,
+    shared by the whole session: read it, or `clone` it to change anything."""
     project = make_project(tmp_path_factory.mktemp("reproduced") / "project", TINY_PARAMS)
     sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
     return project

@@ -13,7 +13,7 @@ import requests
 from mlflow import MlflowClient
 
 from tests import helpers
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, Server, edit_params, free_port, sh
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, TINY_PARAMS, Server, edit_params, free_port, sh
 
 MODEL_NAME = "imdb-sentiment-rnn"
 POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
@@ -99,7 +99,7 @@ def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, serv
         assert len(md5.removesuffix(".dir")) == 32 and f"md5: {md5}\n" in lock
     (training, _validation) = sorted(run.inputs.dataset_inputs, key=lambda item: item.dataset.name)
     assert (training.dataset.name, training.tags[0].value) == ("train", "training") and training.dataset.digest
-    assert json.loads(training.dataset.profile)["features_shape"] == [20_000, 64]
+    assert json.loads(training.dataset.profile)["features_shape"] == [TINY_PARAMS["split"]["train_size"], 64]
 
     artifacts = {
         item.path for folder in ("", "plots", "metrics") for item in client.list_artifacts(run.info.run_id, folder)

@@ -1,4 +1,5 @@
-"""End to end: `dvc repro` in a temporary git repo on the real 50k reviews with tiny training params."""
+"""End to end: `dvc repro` in a temporary git repo on real reviews with tiny training params; `fetch` on the
+whole official archive."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.params import load_params
-from tests.helpers import edit_params, sh
+from tests.helpers import SMALL_PER_FOLDER, TINY_PARAMS, edit_params, make_project, sh, stage_cmd
 
 STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline", "compare"]
 
@@ -37,25 +38,30 @@ def mlflow_runs(project):
 def test_split_sizes_and_padding(pipeline):
     split = load_params(pipeline / "params.yaml").split
     parts = {name: pd.read_parquet(pipeline / f"data/split/{name}.parquet") for name in ("train", "val", "test")}
-    sizes = {name: len(part) for name, part in parts.items()}
-    assert sizes == {"train": split.train_size, "val": split.val_size, "test": sizes["test"]}
+    rows = {"train": split.train_size, "val": split.val_size, "test": 2 * SMALL_PER_FOLDER}
+    assert {name: len(part) for name, part in parts.items()} == rows
     assert split.group_by == "movie" and parts["train"].movie.notna().all() and parts["val"].movie.notna().all()
     assert not set(parts["train"].movie) & set(parts["val"].movie)  # no movie on both sides
     for name in ("train", "val"):  # stratified: the archive's share of positives, rounded
         assert abs(parts[name].label.sum() - len(parts[name]) / 2) <= 1
     vocabulary = json.loads((pipeline / "data/padded/vocab.json").read_text())
     assert vocabulary["tokens"][:2] == ["", "[UNK]"] and len(vocabulary["tokens"]) == 5000
-    for name, rows in sizes.items():
+    for name, count in rows.items():
         with np.load(pipeline / f"data/padded/{name}.npz") as data:
-            assert data["x"].shape == (rows, 64) and data["y"].shape == (rows,)
+            assert data["x"].shape == (count, 64) and data["y"].shape == (count,)
             assert data["x"].max() < 5000 and set(np.unique(data["y"])) == {0, 1}
 
 
-def test_unlabeled_reviews_are_kept_apart_without_labels(pipeline):
-    unlabeled = pd.read_parquet(pipeline / "data/raw/unlabeled.parquet")
+def test_fetch_reads_the_whole_official_archive_and_flags_repeated_reviews(full_archive, tmp_path):
+    """The one test on all 100,000 reviews: the official counts, and the unlabeled copies of labeled
+    reviews flagged so that no held-out review's text is learned from."""
+    project = make_project(tmp_path / "project")  # the default params: the official archive
+    sh(stage_cmd(project, "fetch"), project, IMDB_ARCHIVE=str(full_archive))
+    labeled = pd.read_parquet(project / "data/raw/reviews.parquet")
+    assert labeled.groupby(["split", "label"]).size().tolist() == [12_500] * 4
+    unlabeled = pd.read_parquet(project / "data/raw/unlabeled.parquet")
     assert list(unlabeled.columns) == ["review_id", "text", "in_labeled"] and len(unlabeled) == 50_000
     assert unlabeled.review_id.is_unique and unlabeled.text.str.len().min() > 0
-    labeled = pd.read_parquet(pipeline / "data/raw/reviews.parquet")
     # The official archive repeats a few hundred labeled reviews among the unlabeled ones (without
     # their <br /> tags): flagged, so that no held-out review's text is learned from.
     same = lambda text: " ".join(text.replace("<br />", "").split())  # noqa: E731
@@ -79,7 +85,7 @@ def test_metrics_in_range(pipeline):
             assert low < figures["accuracy"] < high < low + 0.1
     for split in ("val", "test"):
         assert 0.6 < report[split]["accuracy"] <= 1 and 0.6 < report[split]["roc_auc"] <= 1
-    # The same 25,000 test reviews, paired: the difference is the two accuracies', McNemar's p its test.
+    # The same test reviews, paired: the difference is the two accuracies', McNemar's p its test.
     compared = json.loads((pipeline / "metrics/compare.json").read_text())
     assert compared["reviews"] == len(pd.read_csv(pipeline / "metrics/baseline_test.csv"))
     assert compared["difference"] == pytest.approx(report["test"]["accuracy"] - baseline["test"]["accuracy"], abs=2e-6)
@@ -97,7 +103,7 @@ def test_metrics_in_range(pipeline):
     assert (version.tags["data.split.md5"], version.tags["evaluate.threshold"]) == (locked["data/split"], "0.5")
     history = pd.read_csv(pipeline / "metrics/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"] and len(history) == 1
-    assert len(pd.read_csv(pipeline / "metrics/confusion.csv")) == 25_000
+    assert len(pd.read_csv(pipeline / "metrics/confusion.csv")) == 2 * SMALL_PER_FOLDER
     shown = sh(["dvc", "metrics", "show", "--json"], pipeline).stdout
     (workspace,) = json.loads(shown).values()
     assert workspace["data"]["metrics/eval.json"]["data"]["test"]["accuracy"] > 0.6

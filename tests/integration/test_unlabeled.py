@@ -10,7 +10,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
-from tests.helpers import sh, stage_cmd
+from tests.helpers import TINY_PARAMS, sh, stage_cmd
 
 TEACHER = {"unlabeled": {"teacher": "nbsvm", "ngram_max": 1, "limit": 400}, "train": {"unlabeled_weight": 0.5}}
 
@@ -68,4 +68,4 @@ def test_the_teacher_never_reads_validation_or_test_text(clone):
         (project / path).unlink()
     sh(stage_cmd(project, "unlabeled"), project)
     train = pd.read_parquet(project / "data/split/train.parquet")
-    assert len(train) == 20_000  # what it learned from: the train split only
+    assert len(train) == TINY_PARAMS["split"]["train_size"]  # what it learned from: the train split only

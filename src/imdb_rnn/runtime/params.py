@@ -42,6 +42,8 @@ class _Section(BaseModel):
 class FetchParams(_Section):
     url: str = Field(pattern=r"^https?://")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # The official archive holds 12,500; a smaller archive in the same layout (a quick look, the tests) fewer.
+    reviews_per_folder: int = Field(ge=MIN_PER_CLASS, le=12_500)
 
 
 class SplitParams(_Section):
