@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.params import load_params
-from tests.helpers import SMALL_PER_FOLDER, TINY_PARAMS, edit_params, make_project, sh, stage_cmd
+from tests.helpers import SMALL_PER_FOLDER, edit_params, make_project, sh, stage_cmd
 
 STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline", "compare"]
 
