@@ -231,7 +231,8 @@ def test_the_stage_refuses_a_bad_download_and_leaves_nothing(tmp_path, http_dir,
 def test_the_archive_is_downloaded_once_then_read_from_the_cache(tmp_path, http_dir):
     served, url = http_dir
     archive = write_archive(served / "aclImdb_v1.tar.gz", review_members(per_folder=3))
-    params = FetchParams(url=f"{url}/aclImdb_v1.tar.gz", sha256=hashlib.sha256(archive.read_bytes()).hexdigest())
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    params = FetchParams(url=f"{url}/aclImdb_v1.tar.gz", sha256=digest, reviews_per_folder=3)
     os.environ[CACHE_ENV] = str(tmp_path / "cache")
     try:
         cached = cached_archive(params)
