@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.errors import PipelineError, run
 from imdb_rnn.tracking import store as tracking
+from imdb_rnn.tracking.promotion import flat
 
 BEGIN, END = "<!-- results: written by imdb-results -->", "<!-- /results -->"
 HEADER = (
@@ -30,18 +31,11 @@ HEADER = (
 PRESETS_DIR = Path("presets")
 
 
-def _flat(data: dict, prefix: str = "") -> dict[str, str]:
-    flat = {}
-    for key, value in data.items():
-        flat |= _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": str(value)}
-    return flat
-
-
 def preset_of(params: dict[str, str], presets_dir: Path = PRESETS_DIR) -> str | None:
     """The preset whose every value the run has (among the params it logged), the most specific."""
     matches = []
     for path in sorted(presets_dir.glob("*.yaml")):
-        values = _flat(YAML(typ="safe", pure=True).load(path.read_text()) or {})
+        values = {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(path.read_text())).items()}
         shared = [key for key in values if key in params]
         if shared and all(params[key] == values[key] for key in shared):
             matches.append((len(shared), path.stem))

@@ -230,14 +230,15 @@ def pin(name: str, version: str) -> str:
 # --- the version's description: the run, what differs from the committed params, the scores ---
 
 
-def _flat(data: dict, prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
+def flat(data: dict, prefix: str = "") -> dict[str, object]:
+    """A nested mapping's leaves, keyed "section.key" as MLflow logs params."""
+    leaves: dict[str, object] = {}
     for key, value in (data or {}).items():
         if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
+            leaves.update(flat(value, f"{prefix}{key}."))
         else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+            leaves[f"{prefix}{key}"] = value
+    return leaves
 
 
 def committed_params(revision: str = "HEAD") -> tuple[str, dict[str, str]] | None:
@@ -249,7 +250,7 @@ def committed_params(revision: str = "HEAD") -> tuple[str, dict[str, str]] | Non
         text = subprocess.run(
             ["git", "show", f"{revision}:params.yaml"], capture_output=True, text=True, check=True
         ).stdout
-        return commit, {key: str(value) for key, value in _flat(YAML(typ="safe", pure=True).load(text)).items()}
+        return commit, {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(text)).items()}
     except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):
         return None
 
@@ -260,7 +261,7 @@ def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[s
     for path in sorted(presets_dir.glob("*.yaml")):
         try:
             values = {
-                key: str(value) for key, value in _flat(YAML(typ="safe", pure=True).load(path.read_text())).items()
+                key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(path.read_text())).items()
             }
         except (OSError, YAMLError, AttributeError):
             continue
