@@ -51,25 +51,28 @@ test-fast: setup-test
 	$(BIN)/python -m pytest tests/unit
 
 # ruff: the lint rules and the format of pyproject.toml ([tool.ruff]); `make format` rewrites.
+# lint-imports: the package's floors ([tool.importlinter]), no import from a floor above.
 lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 format: setup-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 # Without MLflow's GenAI job workers (seven background processes that tracking does not use).
-# First prints where to go: the UI opens on GenAI, the link goes to the runs (imdb_rnn/tracking/store.py);
+# First prints where to go: the UI opens on GenAI, the link goes to the runs (imdb_rnn/cli/ui.py);
 # outside the project (no params.yaml) that line is an error and the UI starts all the same.
 ui: setup
 	-MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(BIN)/imdb-ui http://127.0.0.1:$(UI_PORT)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 # The registered model's champion (evaluate moves the alias on validation accuracy; MODEL_URI overrides)
-# over HTTP on 127.0.0.1 (POST /invocations); the venv's bin is on PATH for MLflow's uvicorn.
+# over HTTP on 127.0.0.1 (POST /invocations): mlflow models serve, once imdb_rnn/cli/serve.py has
+# checked in one line that the model is there; the venv's bin is on PATH for MLflow's uvicorn.
 serve: setup
-	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(BIN)/mlflow models serve -m "$(MODEL_URI)" --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(BIN)/python -m imdb_rnn.cli.serve "$(MODEL_URI)" --port $(SERVE_PORT)
 
 # The champion alias moved by hand to VERSION (imdb_rnn/cli/promote.py), in the store `serve` reads.
 promote: setup

@@ -22,4 +22,4 @@ candidates=(
 
 printf 'name\tval_accuracy\tkept_epoch\tepochs\ttraining_minutes\n'
 source "$(dirname "$0")/candidates.sh"
-run_candidates '(evaluated["val"]["accuracy"], trained["kept_epoch"], trained["epochs"], round(trained["seconds"] / 60, 1))' "${candidates[@]}"
+run_candidates '(val["accuracy"], trained["kept_epoch"], trained["epochs"], round(trained["seconds"] / 60, 1))' "${candidates[@]}"

@@ -11,15 +11,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from imdb_rnn.data import batches
 from imdb_rnn.data.splits import load_padded
 from imdb_rnn.data.text import Vocabulary
+from imdb_rnn.models import inference
 from imdb_rnn.models.scoring import SCORED_SPLITS, metric_values, scores
 from imdb_rnn.runtime.devices import use_backend
 from imdb_rnn.runtime.errors import run
 from imdb_rnn.runtime.outputs import staged_outputs
 from imdb_rnn.runtime.params import PARAMS_FILE, Params, load_params, param_values
-from imdb_rnn.serving import classifier as serving
 from imdb_rnn.tracking import lineage, plots, promotion, registry
 from imdb_rnn.tracking import store as tracking
 
@@ -54,7 +53,7 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)
     tracking.check_training_run(training_run_id, experiment_id, run_file)
     use_backend(params.train.backend, seed=0)
-    model = serving.load_keras_model(model_path)
+    model = inference.load_keras_model(model_path)
     threshold = params.evaluate.threshold
     padding = Vocabulary.load(data_dir / "vocab.json").padding
 
@@ -62,7 +61,7 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     for split in SCORED_SPLITS:
         x, labels[split] = load_padded(data_dir / f"{split}.npz")
         source = str(data_dir / f"{split}.npz")
-        probabilities[split] = batches.predict(model, x, padding, params.evaluate.batch_size, source)
+        probabilities[split] = inference.predict(model, x, padding, params.evaluate.batch_size, source)
     report: dict[str, object] = {
         split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS
     }
@@ -74,7 +73,11 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     # Outputs are staged and renamed into place only once every MLflow step has succeeded: a stage
     # that fails in MLflow (a store gone, the registry refusing) leaves no outputs that DVC would
     # take for this run's result, so the next `dvc repro` runs it again.
-    with staged_outputs(*(out_dir / name for name in OUTPUTS)) as (eval_json, confusion_csv, roc_csv):
+    # A version registered here is withdrawn unless every output is in place (registry.py).
+    with (
+        registry.withdrawn_unless_finished(params.mlflow.registered_model_name) as registered,
+        staged_outputs(*(out_dir / name for name in OUTPUTS)) as (eval_json, confusion_csv, roc_csv),
+    ):
         pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(confusion_csv, index=False)
         pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}).to_csv(roc_csv, index=False)
         with tracking.store_errors(), evaluation_run(training_run_id, values) as active:
@@ -104,6 +107,7 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                 params.mlflow.registered_model_name,
                 # What its val.accuracy is comparable with (promotion.SCOPE): the same split, the same threshold.
                 version_tags=metric_values(report) | lineage.data_md5_tags() | {"evaluate.threshold": threshold},
+                registered=registered,
             )
             accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
             model_name, version = params.mlflow.registered_model_name, info.registered_model_version

@@ -92,11 +92,15 @@ def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clon
     assert repro.returncode != 0 and "error: interrupted by SIGINT" in stderr and "Traceback" not in stderr, stderr
     _, after = runs(project)
     assert [run.info.status for run in after] == ["FINISHED", "FAILED"]
-    # DVC removed the old model before training; nothing half-written took its place.
+    # DVC removed the old model before training; nothing half-written took its place. The stage's
+    # last line says how to bring the old outputs back, and that command does.
     assert sorted(os.listdir(project / "models")) == [".gitignore"]
+    stage_errors = [line for line in stderr.splitlines() if line.startswith("error:")]  # then DVC's own ERROR
+    assert "`dvc checkout train` brings back its last ones" in stage_errors[-1], stderr
 
     # SIGTERM (`kill`, a scheduler's timeout) to the train command run by hand over the old model.
-    sh(["dvc", "checkout", "models/model.keras"], project)
+    sh(["dvc", "checkout", "train"], project)
+    assert sorted(os.listdir(project / "models")) == [".gitignore", "mlflow_run.json", "model.keras"]
     old_model = sha256(project / "models/model.keras")
     train = subprocess.Popen(
         stage_cmd(project, "train"),
@@ -118,7 +122,7 @@ def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clon
     _, after = runs(project)
     assert [run.info.status for run in after] == ["FINISHED", "FAILED", "FAILED"]
     assert sha256(project / "models/model.keras") == old_model  # the model in place is untouched
-    assert sorted(os.listdir(project / "models")) == [".gitignore", "model.keras"]  # no temp file beside it
+    assert sorted(os.listdir(project / "models")) == [".gitignore", "mlflow_run.json", "model.keras"]  # no temp file
 
     # The next `dvc repro` trains again, and succeeds (evaluate, unaffected, is left out for time).
     result = sh(["dvc", "repro", "train"], project, IMDB_ARCHIVE=str(real_archive))

@@ -233,10 +233,11 @@ def run_row(page, run_name: str) -> dict[str, str]:
 
 
 def test_newcomer_reaches_the_runs_with_their_accuracy(reproduced, tmp_path):
-    """`make ui`'s path: the line it prints, then a fresh browser from the UI's home page. The store
-    is a copy of the pipeline's, without the saved view, as a store from before it was added."""
+    """`make ui`'s path: the line it prints (and the saved view it adds), then a fresh browser from
+    the UI's home page. The store is a copy of the pipeline's: the stages leave the view to imdb-ui."""
     from playwright.sync_api import sync_playwright
 
+    from imdb_rnn.cli import ui as imdb_ui
     from imdb_rnn.tracking import store as tracking
 
     store = tmp_path / "mlflow.db"
@@ -245,7 +246,7 @@ def test_newcomer_reaches_the_runs_with_their_accuracy(reproduced, tmp_path):
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("imdb-sentiment")
     assert experiment.tags[tracking.KIND_TAG] == "custom_model_development"
-    client.delete_experiment_tag(experiment.experiment_id, tracking.VIEW_TAG)
+    assert imdb_ui.VIEW_TAG not in experiment.tags
     report = json.loads((reproduced / "metrics/eval.json").read_text())
     run_name = client.get_run(report["mlflow_run_id"]).info.run_name
     expected = {
@@ -261,11 +262,11 @@ def test_newcomer_reaches_the_runs_with_their_accuracy(reproduced, tmp_path):
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
     )
     try:
-        # What `make ui` runs before serving: the line to follow, the view put back in the store.
+        # What `make ui` runs before serving: the line to follow, the view added to the store.
         printed = sh(["imdb-ui", ui.url], reproduced, MLFLOW_TRACKING_URI=uri).stdout
-        link = tracking.ui_url(ui.url, experiment.experiment_id)
+        link = imdb_ui.ui_url(ui.url, experiment.experiment_id)
         assert printed.startswith(f"MLflow UI: {ui.url} — experiment imdb-sentiment") and link in printed.split()
-        assert tracking.VIEW_TAG in client.get_experiment(experiment.experiment_id).tags
+        assert imdb_ui.VIEW_TAG in client.get_experiment(experiment.experiment_id).tags
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -278,7 +279,7 @@ def test_newcomer_reaches_the_runs_with_their_accuracy(reproduced, tmp_path):
                 page.get_by_text(run_name, exact=True).first.wait_for(timeout=60_000)
                 landed = page.url
                 page.get_by_role("button", name="Views").first.click()
-                page.get_by_text(tracking.VIEW_NAME, exact=True).first.click()
+                page.get_by_text(imdb_ui.VIEW_NAME, exact=True).first.click()
                 page.locator('[col-id="metrics.`test.accuracy`"][role=gridcell]').first.wait_for(timeout=60_000)
                 from_home = run_row(page, run_name)
                 page.screenshot(path=tmp_path / "from_home.png", full_page=True)

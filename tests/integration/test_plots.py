@@ -152,6 +152,19 @@ def test_plots_diff_overlays_two_revisions_in_the_three_plots(clone, tmp_path):
     )
 
 
+def test_a_fresh_clone_compares_metrics_and_plots_with_main(clone, tmp_path):
+    """dvc.lock and the metrics and plot files are committed (cache: false): a clone without the DVC
+    cache or any output diffs against main (it failed: "failed to load ... 'HEAD'")."""
+    project = clone()
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-qm", "tiny run"], project)
+    fresh = tmp_path / "fresh"
+    sh(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
+    metrics = sh(["dvc", "metrics", "diff", "main", "--all", "--json"], fresh)
+    assert "test.accuracy" in json.loads(metrics.stdout)["metrics/eval.json"], metrics.stdout
+    assert list(json.loads(sh(["dvc", "plots", "diff", "main", "--json"], fresh).stdout)["data"]) == PLOTS
+
+
 def test_mlflow_run_page_shows_the_three_images(reproduced, tmp_path):
     from playwright.sync_api import sync_playwright
 

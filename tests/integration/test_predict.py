@@ -135,7 +135,7 @@ def test_bigram_vocabulary_trains_and_predicts_like_the_pad_stage(clone):
 
     texts = pd.read_parquet(project / "data/split/val.parquet")["text"][:8].tolist()
     script = (
-        "import sys, numpy as np; from imdb_rnn.serving.classifier import load_keras_model; "
+        "import sys, numpy as np; from imdb_rnn.models.inference import load_keras_model; "
         "print(*load_keras_model(sys.argv[1]).predict(np.load(sys.argv[2])['x'][:8], verbose=0)[:, 0])"
     )
     from_arrays = helpers.sh(

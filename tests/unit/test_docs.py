@@ -92,3 +92,36 @@ def test_every_relative_link_and_anchor_resolves(path):
 def test_the_readme_fits_a_few_screens():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= README_MAX_LINES, f"README.md: {len(lines)} lines, at most {README_MAX_LINES}"
+
+
+# Module paths and dotted names the text of the project gives (docs, docstrings, comments, presets).
+NAMED_PATH = re.compile(
+    r"(?<![\w/.-])((?:src/imdb_rnn|stages|tests|benchmarks|docs|presets|scripts)/[\w/.-]*\w\.(?:py|md|yaml|sh))"
+)
+NAMED_MODULE = re.compile(r"(?<![\w./-])((?:imdb_rnn|stages)(?:\.\w+)+)(?!\w*\()")  # a call is code: stages.items()
+TEXT_FILES = [*DOCS, *(ROOT / "presets").glob("*.yaml"), ROOT / "params.yaml", ROOT / "dvc.yaml", ROOT / "Makefile"]
+CODE_FILES = [path for folder in ("src", "stages", "tests", "benchmarks") for path in (ROOT / folder).rglob("*.py")]
+
+
+def names_a_module(dotted: str) -> bool:
+    """A dotted name (imdb_rnn.<package>.<module>, stages.<module>) is a module or package of the
+    project, or a name in a module."""
+    path = (ROOT / "src" if dotted.startswith("imdb_rnn") else ROOT).joinpath(*dotted.split("."))
+    return (
+        path.with_suffix(".py").is_file()
+        or (path / "__init__.py").is_file()
+        or path.parent.with_suffix(".py").is_file()
+    )
+
+
+def test_every_module_the_text_names_exists():
+    """No docstring, comment or page names a module that moved or never was."""
+    wrong = []
+    for path in TEXT_FILES + CODE_FILES:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if "removed" in line:  # history: a benchmark since removed
+                continue
+            where = f"{path.relative_to(ROOT)}:{number}"
+            wrong += [f"{where}: {name}" for name in NAMED_PATH.findall(line) if not (ROOT / name).exists()]
+            wrong += [f"{where}: {name}" for name in NAMED_MODULE.findall(line) if not names_a_module(name)]
+    assert wrong == []

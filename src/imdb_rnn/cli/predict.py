@@ -85,9 +85,11 @@ def mlflow_model(uri: str):
     """Any MLflow model URI (models:/name/version, runs:/id/model, a local folder) of the raw-text model."""
     import pandas as pd
 
+    from imdb_rnn.tracking import registry
     from imdb_rnn.tracking import store as tracking
 
     tracking.mlflow.set_tracking_uri(tracking.tracking_uri())
+    registry.check_model_files(uri)  # a missing version or artifact folder: one line naming it
     # The model brings its own copy of the `imdb_rnn` package (code_paths), which MLflow puts first on
     # sys.path; forget the installed copy, so that the model runs the code it was logged with.
     for name in [name for name in sys.modules if name == "imdb_rnn" or name.startswith("imdb_rnn.")]:

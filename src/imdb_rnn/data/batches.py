@@ -1,13 +1,10 @@
 """Batches of reviews of similar length, each cut to the longest review it holds (rounded up to one
 of a few bucket lengths): for a model that masks padding this changes no result, only the time spent
-on padding. Used to train (shuffled, seeded), to evaluate and to predict (in order)."""
+on padding. Used to train (shuffled, seeded), and by imdb_rnn.models.inference to predict (in order)."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from imdb_rnn.data.text import OOV_ID
-from imdb_rnn.runtime.errors import PipelineError
 
 BUCKETS = 6  # bucket lengths (train.buckets): JAX compiles a step per batch shape, so a handful, not hundreds
 ROUND_TO = 16
@@ -43,54 +40,6 @@ def plan(
 def cut(x: np.ndarray, length: int, padding: str) -> np.ndarray:
     """The `length` columns that hold the reviews: the first ones if padded at the end, else the last."""
     return x[:, :length] if padding == "post" else x[:, x.shape[1] - length :]
-
-
-def masks_padding(model) -> bool:
-    """Its first embedding masks padding (a functional model's layers[0] is its input layer)."""
-    first = next((layer for layer in model.layers if hasattr(layer, "mask_zero")), None)
-    return bool(getattr(first, "mask_zero", False))
-
-
-def reads_any_length(model) -> bool:
-    """A model that masks padding and was built for reviews of any length (as train builds it then)."""
-    return masks_padding(model) and model.input_shape[1] is None
-
-
-def vocabulary_size(model) -> int | None:
-    """The ids the model reads (its embedding's input_dim: ids 0 to N-1), None if it has no embedding."""
-    return getattr(model.layers[0], "input_dim", None) if model.layers else None
-
-
-def check_token_ids(model, x: np.ndarray, source: str) -> None:
-    """Token ids the model cannot read are refused in one line naming where they came from: Keras'
-    embedding on JAX reads an id past its table as NaN, silently (predict printed "probability": NaN)."""
-    size = vocabulary_size(model)
-    if size is None or x.size == 0:
-        return
-    low, high = int(x.min()), int(x.max())
-    if low < 0 or high >= size:
-        raise PipelineError(
-            f"{source}: token ids from {low:,} to {high:,}, but the model reads ids 0 to {size - 1:,} only "
-            "(its vocabulary): the data and the model are not from the same pipeline run"
-        )
-
-
-def predict(model, x: np.ndarray, padding: str, batch_size: int, source: str = "input") -> np.ndarray:
-    """model.predict, in length buckets if the model masks padding (the same result, less padding
-    read), as float64 probabilities in the rows' order. Ids outside the model's vocabulary are
-    refused (check_token_ids), naming `source`."""
-    check_token_ids(model, x, source)
-    if masks_padding(model):  # an all-padding review is all masked: the mean over no step is 0/0
-        empty = review_lengths(x) == 0
-        if empty.any():  # read it as one unknown word
-            x = x.copy()
-            x[empty, 0 if padding == "post" else -1] = OOV_ID
-    if not reads_any_length(model) or len(x) == 0:
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).ravel().astype("float64")
-    probability = np.empty(len(x), dtype="float64")
-    for rows, length in plan(x, batch_size):
-        probability[rows] = np.asarray(model.predict_on_batch(cut(x[rows], length, padding))).ravel()
-    return probability
 
 
 def training_batches(

@@ -10,6 +10,7 @@ import re
 import socket
 from dataclasses import dataclass
 
+from imdb_rnn.runtime import keras_patches
 from imdb_rnn.runtime.errors import PipelineError, choose_backend
 from imdb_rnn.runtime.params import TrainParams
 
@@ -37,22 +38,7 @@ def use_backend(name: str, seed: int) -> None:
         keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()
     else:
-        seed_without_tensorflow(seed)
-
-
-def seed_without_tensorflow(seed: int) -> None:
-    """What keras.utils.set_random_seed does, less seeding TensorFlow: that would import it (seconds,
-    and its C++ start-up lines) only to seed tf.data, which Keras on JAX does not use for arrays."""
-    import random
-
-    import numpy as np
-    from keras.src.backend.common import global_state
-    from keras.src.utils import rng_utils
-
-    random.seed(seed)
-    np.random.seed(seed)
-    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
-    global_state.set_global_attribute(rng_utils.seed_generator.GLOBAL_SEED_GENERATOR, None)
+        keras_patches.seed_without_tensorflow(seed)
 
 
 def prepare_devices(params: TrainParams) -> None:
@@ -162,15 +148,10 @@ class Placement:
         return global_batch if self.strategy is not None else global_batch // self.cluster.workers
 
     def build(self, model, sample_batch) -> None:
-        """Create the model's training state (optimizer, metrics) now, from a sample batch. Keras
-        3.15 would build it in fit() by reducing a whole distributed (x, y) batch in one call, which
-        MultiWorkerMirroredStrategy refuses ("Attempt to convert a value (PerReplica..."); it only
-        needs the shapes, which the sample gives."""
-        if self.strategy is None:
-            return
-        with self.strategy.scope():
-            model._symbolic_build(data_batch=sample_batch)
-        model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+        """Multi-worker TensorFlow: the training state built now (keras_patches.build_training_state)."""
+        if self.strategy is not None:
+            with self.strategy.scope():
+                keras_patches.build_training_state(model, sample_batch)
 
     def barrier(self) -> None:
         """Every worker waits here for all the others (once all have saved): the chief, which hosts
@@ -292,34 +273,9 @@ def _multi_worker_strategy(cluster: Cluster):
     """MultiWorkerMirroredStrategy from TF_CONFIG; no collective waits forever."""
     import tensorflow as tf
 
-    _average_scalar_logs_over_workers()
+    keras_patches.average_scalar_logs_over_workers()
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-
-
-def _average_scalar_logs_over_workers() -> None:
-    """Keras 3.15 averages each step's logs (loss, accuracy: one scalar per replica) over the
-    workers with reduce(MEAN, axis=0), which fails on a scalar ("Invalid reduction dimension 0 for
-    input with 0 dimensions"); averaging the replicas' values (axis=None) is what it means. The
-    other reductions stay Keras' own."""
-    import tensorflow as tf
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer
-
-    original = getattr(trainer.reduce_per_replica, "keras_original", trainer.reduce_per_replica)
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
-            return tree.map_structure(
-                lambda v: (
-                    strategy.reduce("MEAN", v, axis=None) if isinstance(v, tf.distribute.DistributedValues) else v
-                ),
-                values,
-            )
-        return original(values, strategy, reduction)
-
-    reduce_per_replica.keras_original = original
-    trainer.reduce_per_replica = reduce_per_replica
 
 
 def _replicas(params: TrainParams, count: int) -> int:

@@ -11,6 +11,7 @@ import reprlib
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 # TensorFlow prints a page of start-up chatter on import; a stage's output should be its own.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -120,14 +121,43 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def restore_hint() -> str:
+    """Under `dvc repro` (which sets DVC_STAGE and DVC_ROOT), how to bring back the outputs DVC deleted
+    before running the stage: its last run's are in DVC's cache (those `cache: false` keeps in git,
+    in git), as dvc.lock records them; '' for a stage dvc.lock does not know, or outside DVC."""
+    stage, root = os.environ.get("DVC_STAGE"), os.environ.get("DVC_ROOT")
+    if not stage or not root or ":" in stage:  # a stage of another dvc.yaml than the root's
+        return ""
+    from ruamel.yaml import YAML
+
+    try:
+        yaml = YAML(typ="safe", pure=True)
+        if stage not in yaml.load(Path(root, "dvc.lock"))["stages"]:
+            return ""
+        spec = yaml.load(Path(root, "dvc.yaml"))["stages"][stage]
+        entries = [entry for kind in ("outs", "metrics", "plots") for entry in spec.get(kind) or ()]
+        in_git = [
+            path
+            for entry in entries
+            if isinstance(entry, dict)
+            for path, options in entry.items()
+            if not (options or {}).get("cache", True)
+        ]
+    except Exception:  # no readable dvc.lock or dvc.yaml: nothing to say
+        return ""
+    git = f", `git checkout {' '.join(in_git)}` the committed ones git keeps" if in_git else ""
+    return f" (DVC deleted {stage}'s outputs before it ran: `dvc checkout {stage}` brings back its last ones{git})"
+
+
 def run(main: Callable[[], None]) -> None:
     """Entry point of every stage: a PipelineError becomes one line on stderr and exit 1;
-    SIGINT or SIGTERM stops the stage cleanly with exit 130 or 143, as a shell reports them."""
+    SIGINT or SIGTERM stops the stage cleanly with exit 130 or 143, as a shell reports them.
+    Under `dvc repro`, the line ends saying how to bring back the outputs DVC deleted (restore_hint)."""
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main()
     except PipelineError as exc:
-        print(f"error: {one_line(redact(str(exc)))}", file=sys.stderr)
+        print(f"error: {one_line(redact(str(exc)))}{restore_hint()}", file=sys.stderr)
         if exc.exit_at_once:  # every `with` block has unwound: the run ended FAILED, temp files gone
             sys.stdout.flush()
             sys.stderr.flush()
@@ -136,9 +166,9 @@ def run(main: Callable[[], None]) -> None:
     except OSError as exc:  # what imdb_rnn.runtime.outputs did not name (a cache, a log), still one line
         if exc.errno not in WRITE_ERRNOS:
             raise
-        print(f"error: {one_line(redact(os_error_line(exc)))}", file=sys.stderr)
+        print(f"error: {one_line(redact(os_error_line(exc)))}{restore_hint()}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
-        print(f"error: interrupted by {signum.name}", file=sys.stderr)
+        print(f"error: interrupted by {signum.name}{restore_hint()}", file=sys.stderr)
         sys.exit(128 + signum)

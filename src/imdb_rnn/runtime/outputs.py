@@ -1,4 +1,6 @@
-"""Outputs written whole or not at all: a failed or interrupted stage leaves what was there.
+"""Outputs written whole or not at all: a failed or interrupted stage never leaves a half-written
+output, nor (even killed) its temp files for long. (Under `dvc repro`, DVC itself deletes a stage's
+outputs before it runs: the stage's error line says how to bring them back, runtime/errors.py.)
 Hand-written: no well-kept library stages several files to replace them together after MLflow work.
 
 Also the one place where a stage's outputs failing to be written (a read-only folder, a full disk, no
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +21,33 @@ from pathlib import Path
 from imdb_rnn.runtime.errors import WRITE_ERRNOS, PipelineError
 
 STAGED_PREFIX = ".staged-"
+# Temp names carry the writing process's id (`.staged-<pid>-…` folders, `.<file>.tmp-<pid>-…` files):
+# a process the kernel killed (SIGKILL: the out-of-memory killer) unwinds nothing, and the next
+# writer in the folder removes what a process no longer alive left there.
+_LEFTOVER = re.compile(rf"^(?:{re.escape(STAGED_PREFIX)}|\..+\.tmp-)(\d+)-")
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Remove the temp files and folders that killed processes left in `folder`."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            found = _LEFTOVER.match(entry.name)
+            if found and not process_alive(int(found[1])):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
 
 def _is_full(folder: Path) -> bool:
@@ -86,7 +116,10 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     places = {target: target}
     with _output_errors(places):
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+        remove_leftovers(target.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.tmp-{os.getpid()}-", suffix=target.suffix
+        )
         os.close(fd)
         tmp = Path(tmp_name)
         places[tmp] = target
@@ -105,7 +138,8 @@ def staged_outputs(*targets: Path | str) -> Iterator[list[Path]]:
     """Temp paths for `targets`, with the targets' own names (MLflow logs a file under its name), in
     a temp folder beside each; they replace the targets only if the whole block succeeds. A stage
     writes its outputs there and does its MLflow work (which can fail: a store gone, a full disk)
-    in the block, so a failed stage leaves its old outputs, never new ones DVC would take as its result."""
+    in the block, so a failed stage leaves no new outputs DVC would take as its result (run by hand, it
+    leaves the old ones; under `dvc repro`, DVC removed them before: see errors.restore_hint)."""
     targets = [Path(target) for target in targets]
     folders: dict[Path, Path] = {}
     places = {target: target for target in targets}
@@ -114,7 +148,9 @@ def staged_outputs(*targets: Path | str) -> Iterator[list[Path]]:
             for target in targets:
                 if target.parent not in folders:
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    folders[target.parent] = Path(tempfile.mkdtemp(dir=target.parent, prefix=STAGED_PREFIX))
+                    remove_leftovers(target.parent)
+                    prefix = f"{STAGED_PREFIX}{os.getpid()}-"
+                    folders[target.parent] = Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix))
                     places[folders[target.parent]] = target.parent
             staged = [folders[target.parent] / target.name for target in targets]
             places.update(zip(staged, targets, strict=True))

@@ -43,7 +43,7 @@ class FetchParams(_Section):
     url: str = Field(pattern=r"^https?://")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     # The official archive holds 12,500; a smaller archive in the same layout (a quick look, the tests) fewer.
-    reviews_per_folder: int = Field(ge=MIN_PER_CLASS, le=12_500)
+    reviews_per_folder: int = Field(12_500, ge=MIN_PER_CLASS, le=12_500)
 
 
 class SplitParams(_Section):
@@ -125,7 +125,7 @@ class UnlabeledParams(_Section):
 
 
 class PretrainParams(_Section):
-    """The pretrain stage (stages.pretraining): a forward and a backward GRU over an embedding, each
+    """The pretrain stage (stages.pretrain): a forward and a backward GRU over an embedding, each
     position's state predicting the bag of the next (previous) `window` words (Johnson & Zhang 2016)."""
 
     method: Literal["none", "region"] = Field(

@@ -1,10 +1,9 @@
 """The model as users get it: raw review text in, probability and label out. The same classifier
-backs `imdb_rnn.cli.predict` and the MLflow model (stages/serving_model.py) that evaluate registers
-(stages/registry.py); nothing here imports MLflow, so predicting from local files does not pay for it."""
+backs `imdb_rnn.cli.predict` and the MLflow model (imdb_rnn.serving.pyfunc) that evaluate registers
+(imdb_rnn.tracking.registry); nothing here imports MLflow, so predicting from local files does not pay for it."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,54 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imdb_rnn.data import batches
 from imdb_rnn.data.text import OOV_ID, Vocabulary, texts_to_padded
-from imdb_rnn.models.pooling import masked_max_pooling_class
+from imdb_rnn.models import inference
 from imdb_rnn.runtime.errors import PipelineError, choose_backend
 
 # Reviews per model call. Large batches amortise the per-step cost of the recurrent loop: on 10,000
 # short reviews (max_len 500) JAX took 11 s per predict call at 1024 and 5 s at 4096 here.
 BATCH_SIZE = 4096
 DEFAULT_BACKEND = "jax"  # a model logged without its backend in its config (params.yaml's default)
-
-
-def load_keras_model(path: Path | str):
-    """The trained Keras model, in safe mode (a model file may not run its author's code), without
-    its optimizer (prediction needs none) and without drawing initial weights that the file's
-    weights replace at once (on JAX each initializer compiles on its own: seconds of a cold start)."""
-    import zipfile
-
-    import keras
-
-    # Keras says "File not found" of any file it cannot open as a zip: say what is wrong.
-    if not Path(path).is_file():
-        raise PipelineError(f"{path}: cannot load the model: not found")
-    if not zipfile.is_zipfile(path):
-        raise PipelineError(f"{path}: cannot load the model: not a Keras model file (damaged, or not a .keras zip)")
-    masked_max_pooling_class()  # registered: the one layer of the project's own a model can hold
-    try:
-        with _weights_start_at_zero():
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # a damaged archive's members
-        raise PipelineError(f"{path}: cannot load the model: {exc}") from None
-
-
-@contextlib.contextmanager
-def _weights_start_at_zero():
-    """While loading, every weight is created with the "zeros" initializer: Keras has no public
-    switch for "the weights come from a file", and a .keras file holds every weight of its model."""
-    from keras.src.layers.layer import Layer
-
-    add_weight = Layer.add_weight
-
-    def zeros_first(self, *args, **kwargs):
-        return add_weight(self, *args, **{**kwargs, "initializer": "zeros"})
-
-    Layer.add_weight = zeros_first
-    try:
-        yield
-    finally:
-        Layer.add_weight = add_weight
 
 
 class SentimentClassifier:
@@ -86,8 +45,8 @@ class SentimentClassifier:
     ) -> SentimentClassifier:
         choose_backend(backend or DEFAULT_BACKEND, "backend", strict=False)
         vocabulary = Vocabulary.load(vocabulary_path)
-        model = load_keras_model(model_path)
-        size = batches.vocabulary_size(model)
+        model = inference.load_keras_model(model_path)
+        size = inference.vocabulary_size(model)
         if size is not None and len(vocabulary) > size:  # its ids would reach past the model's
             raise PipelineError(
                 f"{vocabulary_path}: {len(vocabulary):,} tokens, but the model {model_path} reads "
@@ -115,7 +74,7 @@ class SentimentClassifier:
                 }
             )
         with self._lock:
-            probability = batches.predict(self.model, x, self.vocabulary.padding, self.batch_size, "vocabulary")
+            probability = inference.predict(self.model, x, self.vocabulary.padding, self.batch_size, "vocabulary")
         return pd.DataFrame(
             {
                 "probability": probability,

@@ -1,7 +1,9 @@
 """The logged MLflow model's code ("models from code"): MLflow runs this file to load the model,
-so nothing is unpickled. The `stages` package is bundled with the model (code_paths)."""
+so nothing is unpickled. The modules it runs are bundled with the model (registry.BUNDLED_MODULES)."""
 
 import functools
+import gc
+import os
 import sys
 
 import mlflow
@@ -42,14 +44,30 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
             backend=config.get("backend"),
             threshold=float(config.get("threshold", 0.5)),
         )
+        # A server's pauses: Keras builds its predict function on the first call (a second), and Python's
+        # full garbage collection walks every object of MLflow, Keras and JAX (~0.5 M: 0.2-1 s) now
+        # and then, stalling the requests that arrive meanwhile. Both done here, once; then what is
+        # loaded is frozen out of every later collection (they walk only what requests allocate).
+        self.classifier.predict(["warm up"])
+        gc.collect()
+        gc.freeze()
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if "text" not in model_input:
             raise UnscorableInput(MISSING_TEXT)
+        refuse_empty_reviews(model_input["text"])
         try:
             return self.classifier.predict(model_input["text"])
         except PipelineError as exc:
             raise UnscorableInput(str(exc)) from None
+
+
+def refuse_empty_reviews(texts) -> None:
+    """imdb-predict's rule, kept by the served model too: a review with no text is refused (a model
+    answers an empty review with a confident label that says nothing)."""
+    for row, text in enumerate(texts):
+        if isinstance(text, str) and not text.strip():
+            raise UnscorableInput(f"row {row}: empty review")
 
 
 # What MLflow's scoring server says of a request before the model sees it, made one line: its schema
@@ -58,6 +76,10 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
 # Content-Type header (None.split: AttributeError).
 SCORING_SERVER = "mlflow.pyfunc.scoring_server"
 MISSING_TEXT = "no `text` column in the input"
+# The largest request body scored: MLflow parses a body whole, into ~20 times its size (a 50 MB body
+# took ~1 GB here). 10 MB is about 7,000 full reviews; the variable changes it.
+MAX_BYTES_VARIABLE = "IMDB_SERVE_MAX_BYTES"
+DEFAULT_MAX_BYTES = 10_000_000
 
 
 def _request_error(exc: MlflowException) -> str:
@@ -77,13 +99,23 @@ def guard_scoring_server(module) -> None:
     if invocations is None or response is None or getattr(invocations, "imdb_guarded", False):
         return
 
+    def refuse(status: int, message: str):
+        return response(response=message, status=status, mimetype="text/plain")
+
     @functools.wraps(invocations)
     def guarded(data, content_type, model, input_schema):
         if not (content_type or "").strip():
-            return response(
-                response=f"no Content-Type header: expected one of {', '.join(module.CONTENT_TYPES)}",
-                status=415,
-                mimetype="text/plain",
+            return refuse(415, f"no Content-Type header: expected one of {', '.join(module.CONTENT_TYPES)}")
+        limit = os.environ.get(MAX_BYTES_VARIABLE, str(DEFAULT_MAX_BYTES))
+        if not limit.isascii() or not limit.isdigit():
+            return refuse(500, f"{MAX_BYTES_VARIABLE}: expected a number of bytes, got {shorten(limit)}")
+        if len(data) > int(limit):
+            return refuse(
+                413, f"request body of {len(data):,} bytes: over the limit of {int(limit):,} ({MAX_BYTES_VARIABLE})"
+            )
+        if not data.strip():
+            raise UnscorableInput(
+                'empty request body: expected JSON such as {"dataframe_records": [{"text": "A review."}]}'
             )
         try:
             return invocations(data, content_type, model, input_schema)

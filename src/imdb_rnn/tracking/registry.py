@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import shutil
+import signal
 import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from imdb_rnn.runtime.errors import PipelineError, redact
+from imdb_rnn.tracking import promotion
 from imdb_rnn.tracking import store as tracking
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/imdb_rnn
@@ -17,8 +24,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/imdb_rnn
 BUNDLED_MODULES = (
     "imdb_rnn.data.batches",
     "imdb_rnn.data.text",
+    "imdb_rnn.models.inference",
     "imdb_rnn.models.pooling",
     "imdb_rnn.runtime.errors",
+    "imdb_rnn.runtime.keras_patches",
     "imdb_rnn.runtime.outputs",
     "imdb_rnn.serving.classifier",
     "imdb_rnn.serving.pyfunc",
@@ -59,9 +68,11 @@ def log_model(
     threshold: float,
     registered_model_name: str,
     version_tags: dict[str, object],
+    registered: list[str],
 ):
     """Log the raw-text model to the active run, with the modules it runs bundled so that the
-    model is self-contained, and register it as a new version tagged with `version_tags`."""
+    model is self-contained, and register it as a new version tagged with `version_tags` (its number
+    appended to `registered` at once: see withdrawn_unless_finished)."""
     import mlflow.pyfunc
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -84,7 +95,55 @@ def log_model(
             registered_model_name=registered_model_name,
             tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
         )
+    registered.append(info.registered_model_version)
     client = tracking.mlflow.MlflowClient()
     for key, value in version_tags.items():
         client.set_model_version_tag(registered_model_name, info.registered_model_version, key, str(value))
     return info
+
+
+@contextlib.contextmanager
+def withdrawn_unless_finished(name: str) -> Iterator[list[str]]:
+    """The versions of `name` registered in the block (it appends their numbers) are deleted if the
+    block does not finish (an error, Ctrl-C, SIGTERM), and the champion alias goes back to the version
+    that should hold it: a version in the registry is always one whose evaluation finished."""
+    versions: list[str] = []
+    try:
+        yield versions
+    except BaseException:
+        if versions:  # a second Ctrl-C waits until this is done
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                with contextlib.suppress(Exception):  # the store itself may be what failed
+                    client = tracking.mlflow.MlflowClient()
+                    for version in versions:
+                        client.delete_model_version(name, version)
+                    promotion.settle(client, name)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
+
+
+def check_model_files(uri: str) -> None:
+    """A models:/ URI whose version, or whose files in a local artifact store, cannot be found, as one
+    line (MLflow says `No such artifact: ''`, or a 40-line traceback under `mlflow models serve`)."""
+    if not uri.startswith("models:/"):
+        return
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    client = tracking.mlflow.MlflowClient()
+    try:
+        name, version = get_model_name_and_version(client, uri)
+        location = client.get_model_version_download_uri(name, version)
+    except MlflowException as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PipelineError(f"{uri}: {redact(first)} (in the MLflow store {redact(tracking.tracking_uri())})") from None
+    if location.startswith("file:"):
+        folder = Path(urllib.request.url2pathname(urllib.parse.urlparse(location).path))
+        if not folder.is_dir():
+            raise PipelineError(
+                f"{uri}: version {version}'s files are missing: no folder {folder} (the artifact folder "
+                f"{tracking.ARTIFACTS_DIR}/ deleted or moved?): restore it, or train and register a new version "
+                "(`dvc repro --force --single-item train evaluate`, then `make promote VERSION=<it>`)"
+            )

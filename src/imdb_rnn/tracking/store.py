@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -20,7 +21,7 @@ from pathlib import Path
 import filelock
 
 from imdb_rnn.runtime.errors import PipelineError, redact, shorten
-from imdb_rnn.runtime.outputs import write_text_atomic
+from imdb_rnn.runtime.outputs import process_alive, write_text_atomic
 
 # Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
 # on an unreachable server. A user's own setting wins.
@@ -83,9 +84,31 @@ def use_experiment(name: str) -> str:
     if redact(uri) != uri:  # MLflow prints a run's URL when it ends: not with the password in it
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     try:
-        return _retried(lambda: _experiment_id(name, uri), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
+        experiment_id = _retried(lambda: _experiment_id(name, uri), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
     except Exception as exc:  # requests/SQLAlchemy errors surface unwrapped from some paths
         raise _store_error(uri, exc) from None
+    with contextlib.suppress(MlflowException):  # a user allowed to log but not to end others' runs
+        end_killed_runs(experiment_id)
+    return experiment_id
+
+
+PROCESS_TAG = "process"  # host:pid of the process a run is RUNNING in
+
+
+def process_tag() -> dict[str, str]:
+    return {PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def end_killed_runs(experiment_id: str) -> None:
+    """Runs left RUNNING by a process of this host that is gone (SIGKILL, the out-of-memory killer:
+    nothing unwinds) end as KILLED: the next stage to open the experiment says so."""
+    client = mlflow.MlflowClient()
+    host = socket.gethostname().replace("'", "")
+    running = f"attributes.status = 'RUNNING' AND tags.{PROCESS_TAG} LIKE '{host}:%'"
+    for found in client.search_runs([experiment_id], filter_string=running, max_results=1000):
+        pid = found.data.tags[PROCESS_TAG].rpartition(":")[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            client.set_terminated(found.info.run_id, "KILLED")
 
 
 def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
@@ -101,53 +124,25 @@ def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
 
 # MLflow 3.17's UI ignores `mlflow.experimentKind` (its workflow switch is always on): GenAI or
 # model training is a per-browser choice, the sidebar toggle (localStorage `mlflow.workflowType_v1`,
-# default GenAI) or `?workflowType=` in a URL. The tag still says what this experiment is.
-KIND_TAG = "mlflow.experimentKind"
-# The runs table shows no metric column until one is picked, and no server setting changes that.
-# A saved view is the UI's own way to keep columns and sort: a tag the UI's "Save view" writes
-# (`mlflow.sharedViewState.<key>`, this envelope), listed under the experiment's Views and opened
-# by `?viewStateShareKey=<key>` (ui_url). Only the fields it changes: the UI fills in the rest.
-VIEW_KEY = "accuracy"
-VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
-VIEW_NAME = "Validation and test accuracy"
-VIEW_STATE = {
-    "selectedColumns": ["metrics.`val.accuracy`", "metrics.`test.accuracy`", "attributes.`Models`"],
-    "orderByKey": "metrics.`test.accuracy`",
-    "orderByAsc": False,
-}
-
-
-def _experiment_tags() -> dict[str, str]:
-    now = int(time.time() * 1000)
-    view = {"name": VIEW_NAME, "createdAt": now, "updatedAt": now, "state": json.dumps(VIEW_STATE)}
-    return {KIND_TAG: "custom_model_development", VIEW_TAG: json.dumps(view)}
+# default GenAI) or `?workflowType=` in a URL. The tag, set when the experiment is created, still
+# says what this experiment is.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def _experiment_id(name: str, uri: str) -> str:
     with _store_lock(uri):
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
-            # A store from before these tags gets them; a view someone changed since is kept. They only
-            # help the UI: a server that refuses them (read-only user) must not stop a stage.
-            for key, value in _experiment_tags().items():
-                if key not in experiment.tags:
-                    with contextlib.suppress(MlflowException):
-                        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
             return experiment.experiment_id
         # Artifacts of the local store sit beside it, whatever folder a stage runs in.
         location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
         try:
-            return mlflow.create_experiment(name, artifact_location=location, tags=_experiment_tags())
+            return mlflow.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
         except MlflowException as exc:
             # A shared server has no lock of ours: another stage (a sweep's twin) created it first.
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
             return mlflow.get_experiment_by_name(name).experiment_id
-
-
-def ui_url(base: str, experiment_id: str) -> str:
-    """The experiment's runs in the UI at `base`: the model-training workflow, with the saved view."""
-    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
 
 
 @contextlib.contextmanager
@@ -197,6 +192,7 @@ def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
     status = mlflow.get_run(run_id).info.status
     active = mlflow.start_run(run_id=run_id)
     try:
+        mlflow.set_tags(process_tag())  # the process it is RUNNING in now
         yield active
     finally:
         mlflow.end_run(status=status)
@@ -280,7 +276,7 @@ def git_commit() -> tuple[str, bool]:
 def run_tags(stage: str) -> dict[str, str]:
     """Tags of a stage's run: the code's commit and, under `dvc exp run`, the experiment's name."""
     commit, dirty = git_commit()
-    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": stage, **user_tag()}
+    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "stage": stage, **user_tag(), **process_tag()}
     tags.update({name: os.environ[name] for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV") if name in os.environ})
     return tags
 
@@ -327,6 +323,8 @@ def log_dataset(features, targets, source: Path, context: str) -> None:
     _retried(lambda: mlflow.log_input(dataset, context=context), _DUPLICATE)  # a retry finds the other run's row
 
 
+# Not mlflow.keras.MlflowCallback: it swallows store errors (ExceptionSafeClass), logs asynchronously, counts
+# epochs from 0 and keeps no durations.
 def epoch_metrics():
     """A Keras callback logging each epoch's metrics and duration to the active run (step = epoch,
     counted from 1 like metrics/history.csv); `.seconds` holds the durations."""

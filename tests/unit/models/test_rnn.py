@@ -60,7 +60,7 @@ def test_build_model_for_every_option(options, tmp_path):
     assert (pooled in names) if pooled else not any("Pooling" in name for name in names)
     assert model.optimizer.clipnorm == 1.0
     # Loaded for prediction, weights drawn as zeros first (a cold start's shortcut), it is the same model.
-    from imdb_rnn.serving.classifier import load_keras_model
+    from imdb_rnn.models.inference import load_keras_model
 
     model.save(tmp_path / "model.keras")
     loaded = load_keras_model(tmp_path / "model.keras")
@@ -145,7 +145,7 @@ def test_adversarial_training_adds_the_loss_of_worse_embeddings_and_saves_the_pl
     assert type(saved) is type(plain_model)
     np.testing.assert_array_equal(np.asarray(saved.predict(x, verbose=0)), np.asarray(model.predict(x, verbose=0)))
     saved.save(tmp_path / "model.keras")
-    from imdb_rnn.serving.classifier import load_keras_model
+    from imdb_rnn.models.inference import load_keras_model
 
     np.testing.assert_array_equal(
         np.asarray(load_keras_model(tmp_path / "model.keras").predict(x, verbose=0)),

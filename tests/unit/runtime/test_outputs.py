@@ -3,6 +3,8 @@ written (read-only, a full disk) named in one line, on real file systems (a bind
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.runtime.outputs import staged_outputs, write_text_atomic
-from tests.helpers import ROOT, full_disk, read_only, sh
+from tests.helpers import ROOT, command_env, full_disk, read_only, sh
 
 
 def contents(folder):
@@ -82,3 +84,25 @@ def test_the_pad_stage_on_an_unwritable_folder_fails_in_one_line_and_keeps_its_o
         )
         assert result.stderr == f"error: {expected}\n"
         assert contents(out) == before
+
+
+def test_what_a_killed_writer_left_is_removed_by_the_next_writer_there(tmp_path):
+    """SIGKILL (the out-of-memory killer) unwinds nothing: the staged folder and the temp file stay,
+    until the next stage writes in that folder. A live process's temp files are left alone."""
+    killed = (
+        "import os, signal, sys\n"
+        "from imdb_rnn.runtime.outputs import atomic_path, staged_outputs\n"
+        "with staged_outputs('metrics/eval.json'), atomic_path('raw/reviews.parquet') as tmp:\n"
+        "    tmp.write_bytes(b'half a parquet file')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", killed], cwd=tmp_path, env=command_env(), capture_output=True)
+    assert result.returncode == -9, result.stderr
+    assert [len(os.listdir(tmp_path / folder)) for folder in ("metrics", "raw")] == [1, 1]  # left behind
+    alive = tmp_path / "raw" / f".unlabeled.parquet.tmp-{os.getpid()}-abc.parquet"
+    alive.write_bytes(b"being written")
+    with staged_outputs(tmp_path / "metrics/eval.json") as (staged,):
+        staged.write_text("{}")
+    write_text_atomic(tmp_path / "raw/reviews.parquet", "whole")
+    assert sorted(os.listdir(tmp_path / "metrics")) == ["eval.json"]
+    assert sorted(os.listdir(tmp_path / "raw")) == [alive.name, "reviews.parquet"]

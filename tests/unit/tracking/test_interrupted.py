@@ -1,0 +1,74 @@
+"""What an interrupted or killed stage leaves in a real MLflow store (SQLite, in a temp folder): a run
+of a killed process ends KILLED at the next stage; an evaluation that did not finish leaves no
+registered version and the champion where it was."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mlflow
+import pytest
+
+from imdb_rnn.tracking import promotion, registry
+from imdb_rnn.tracking import store as tracking
+from tests.helpers import command_env
+
+NAME = "tiny-model"
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    before = mlflow.get_tracking_uri()
+    yield uri
+    mlflow.set_tracking_uri(before)
+
+
+def test_a_run_whose_process_was_killed_ends_killed_at_the_next_stage(store, tmp_path):
+    killed = (
+        "import os, signal\n"
+        "from imdb_rnn.tracking import store as tracking\n"
+        "experiment = tracking.use_experiment('e')\n"
+        "run = tracking.mlflow.start_run(experiment_id=experiment, tags=tracking.run_tags('train'))\n"
+        "print(run.info.run_id, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", killed], cwd=tmp_path, env=command_env(MLFLOW_TRACKING_URI=store), capture_output=True
+    )
+    assert result.returncode == -9, result.stderr
+    run_id = result.stdout.decode().strip()
+    client = mlflow.MlflowClient(store)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    experiment = tracking.use_experiment("e")
+    assert client.get_run(run_id).info.status == "KILLED"
+    with tracking.mlflow.start_run(experiment_id=experiment, tags=tracking.run_tags("train")) as alive:
+        tracking.use_experiment("e")  # a run whose process is alive is left alone
+        assert client.get_run(alive.info.run_id).info.status == "RUNNING"
+
+
+def test_an_evaluation_that_does_not_finish_leaves_no_version_and_the_champion_in_place(store, tmp_path):
+    tracking.use_experiment("e")
+    client = mlflow.MlflowClient()
+    client.create_registered_model(NAME)
+
+    def register(accuracy: float, registered: list[str]) -> str:
+        with tracking.mlflow.start_run() as run:
+            version = client.create_model_version(NAME, str(tmp_path), run_id=run.info.run_id).version
+        registered.append(version)
+        client.set_model_version_tag(NAME, version, promotion.METRIC, str(accuracy))
+        promotion.promote(NAME, version, "best_val")
+        return version
+
+    with registry.withdrawn_unless_finished(NAME) as registered:
+        first = register(0.8, registered)
+    assert promotion.holder(client, NAME) == int(first)
+    with pytest.raises(KeyboardInterrupt), registry.withdrawn_unless_finished(NAME) as registered:
+        second = register(0.9, registered)
+        assert promotion.holder(client, NAME) == int(second)  # promoted, then Ctrl-C before the outputs are in place
+        raise KeyboardInterrupt
+    assert [version.version for version in client.search_model_versions(f"name = '{NAME}'")] == [first]
+    assert promotion.holder(client, NAME) == int(first)
