@@ -1,12 +1,13 @@
 """Do validation reviews score higher because their movies are in the train split? The val/test gap.
 
-The 5,000 validation reviews are cut at random from the official train reviews, so most share a
-movie with the 20,000 training reviews; the official test reviews are of other movies. If a model
-scored validation higher by knowing those movies (names, titles), it would score the validation
-reviews of *unseen* movies lower than those of seen ones by more than NBSVM does. This reads the
-movie of each review from the archive's urls_*.txt (line i: the review with id i), fits the NBSVM
-yardstick on the train split, scores the validation split by group, and with --model also the
-trained RNN. Validation only: test is never read here.
+With `split.group_by: none` the 5,000 validation reviews are cut at random from the official train
+reviews, so most share a movie with the 20,000 training reviews (grouped by movie, the default, none
+do); the official test reviews are of other movies. If a model scored validation higher by knowing
+those movies (names, titles), it would score the validation reviews of *unseen* movies lower than
+those of seen ones by more than NBSVM does. This reads the movie of each review from the archive's
+urls_*.txt (line i: the review with id i), fits the NBSVM yardstick on the train split, scores the
+validation split by group, and with --model also the trained RNN. Validation only: test is never
+read here.
 
   python -m benchmarks.movie_overlap --archive ../shared/data/aclImdb_v1_with_unsup.tar.gz \
       --split-dir data/split --model models/model.keras --padded data/padded/val.npz

@@ -8,11 +8,13 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from imdb_rnn.data.splits import SHORT_SPLIT, SPLITS, read_split, short_reviews
 from imdb_rnn.models.baselines import RUN_NAMES, build_classifier
-from imdb_rnn.models.scoring import SCORED_SPLITS, scores
+from imdb_rnn.models.scoring import SCORED_SPLITS, metric_values, scores
 from imdb_rnn.runtime.errors import run
-from imdb_rnn.runtime.outputs import write_text_atomic
+from imdb_rnn.runtime.outputs import staged_outputs
 from imdb_rnn.runtime.params import Params, load_params, param_values
 from imdb_rnn.tracking import store as tracking
 
@@ -20,7 +22,7 @@ PARAMS = ("baseline", "evaluate.threshold", "mlflow.experiment_name")
 BASELINE_TAG = "baseline"  # the `role` tag that tells the baseline's run apart in the MLflow UI
 
 
-def baseline(params: Params, split_dir: Path, metrics_path: Path) -> None:
+def baseline(params: Params, split_dir: Path, metrics_path: Path, predictions_path: Path) -> None:
     frames = {name: read_split(split_dir, name, ["text", "label"]) for name in SPLITS}
     frames[SHORT_SPLIT] = short_reviews(frames["test"])
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
@@ -38,27 +40,31 @@ def baseline(params: Params, split_dir: Path, metrics_path: Path) -> None:
         start = time.perf_counter()
         model = build_classifier(**params.baseline.model_dump()).fit(frames["train"]["text"], frames["train"]["label"])
         seconds = time.perf_counter() - start
+        probabilities = {split: model.predict_proba(frames[split]["text"])[:, 1] for split in SCORED_SPLITS}
         report: dict[str, object] = {
-            split: scores(
-                frames[split]["label"], model.predict_proba(frames[split]["text"])[:, 1], params.evaluate.threshold
-            )
+            split: scores(frames[split]["label"], probabilities[split], params.evaluate.threshold)
             for split in SCORED_SPLITS
         }
         report["fit_seconds"] = round(seconds, 3)
-        tracking.mlflow.log_metrics(
-            {f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()}
-            | {"fit_seconds": seconds}
-        )
+        tracking.mlflow.log_metrics(metric_values(report) | {"fit_seconds": seconds})
         report["mlflow_run_id"] = active.info.run_id
-        write_text_atomic(metrics_path, json.dumps(report, indent=2) + "\n")
+        # Each test review's predicted label, in the test split's order, as evaluate's confusion.csv
+        # holds the model's: the compare stage pairs them.
+        predicted = (probabilities["test"] >= params.evaluate.threshold).astype(int)
+        with staged_outputs(metrics_path, predictions_path) as (metrics_tmp, predictions_tmp):
+            metrics_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            pd.DataFrame({"actual": frames["test"]["label"], "predicted": predicted}).to_csv(
+                predictions_tmp, index=False
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("split_dir", type=Path, help="folder with train/val/test.parquet")
     parser.add_argument("--metrics", type=Path, required=True, help="val and test scores (json)")
+    parser.add_argument("--predictions", type=Path, required=True, help="each test review's label and prediction (csv)")
     args = parser.parse_args()
-    baseline(load_params(keys=PARAMS), args.split_dir, args.metrics)
+    baseline(load_params(keys=PARAMS), args.split_dir, args.metrics, args.predictions)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_curve
 from imdb_rnn.data.splits import load_padded
 from imdb_rnn.data.text import Vocabulary
 from imdb_rnn.models import inference
-from imdb_rnn.models.scoring import SCORED_SPLITS, scores
+from imdb_rnn.models.scoring import SCORED_SPLITS, metric_values, scores
 from imdb_rnn.runtime.devices import use_backend
 from imdb_rnn.runtime.errors import run
 from imdb_rnn.runtime.outputs import staged_outputs
@@ -85,9 +85,7 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
             eval_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
             tracking.mlflow.log_params(values)
             # "test.accuracy", as `dvc metrics show` names it; "val_loss" is taken by the per-epoch curve.
-            tracking.mlflow.log_metrics(
-                {f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()}
-            )
+            tracking.mlflow.log_metrics(metric_values(report))
             # The run as the full record: data lineage, figures, the files that reproduce it.
             tracking.mlflow.set_tags(lineage.data_md5_tags())
             plots.log(
@@ -107,9 +105,8 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                 params.train.backend,
                 threshold,
                 params.mlflow.registered_model_name,
-                version_tags={
-                    f"{split}.{name}": value for split in SCORED_SPLITS for name, value in report[split].items()
-                },
+                # What its val.accuracy is comparable with (promotion.SCOPE): the same split, the same threshold.
+                version_tags=metric_values(report) | lineage.data_md5_tags() | {"evaluate.threshold": threshold},
                 registered=registered,
             )
             accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}

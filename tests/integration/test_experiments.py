@@ -61,7 +61,7 @@ def test_two_layer_bidirectional_masked_gru_with_early_stopping(clone):
         }
     )
     result = sh(["dvc", "repro"], project)
-    assert stages_run(result.stdout) == ["train", "evaluate"]
+    assert stages_run(result.stdout) == ["train", "evaluate", "compare"]
 
     with zipfile.ZipFile(project / "models/model.keras") as saved:
         config = json.loads(saved.read("config.json"))["config"]["layers"]

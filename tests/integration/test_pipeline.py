@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from ruamel.yaml import YAML
 
-from tests.helpers import SMALL_PER_FOLDER, TINY_PARAMS, edit_params, make_project, sh, stage_cmd
+from imdb_rnn.runtime.params import load_params
+from tests.helpers import SMALL_PER_FOLDER, edit_params, make_project, sh, stage_cmd
 
-STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline"]
+STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline", "compare"]
 
 
 def stages_run(output: str) -> list[str]:
@@ -34,12 +36,14 @@ def mlflow_runs(project):
 
 
 def test_split_sizes_and_padding(pipeline):
-    rows = {"train": TINY_PARAMS["split"]["train_size"], "val": TINY_PARAMS["split"]["val_size"]}
-    rows["test"] = 2 * SMALL_PER_FOLDER
-    sizes = {name: len(pd.read_parquet(pipeline / f"data/split/{name}.parquet")) for name in rows}
-    assert sizes == rows
-    train = pd.read_parquet(pipeline / "data/split/train.parquet")
-    assert train.label.mean() == 0.5  # stratified
+    split = load_params(pipeline / "params.yaml").split
+    parts = {name: pd.read_parquet(pipeline / f"data/split/{name}.parquet") for name in ("train", "val", "test")}
+    rows = {"train": split.train_size, "val": split.val_size, "test": 2 * SMALL_PER_FOLDER}
+    assert {name: len(part) for name, part in parts.items()} == rows
+    assert split.group_by == "movie" and parts["train"].movie.notna().all() and parts["val"].movie.notna().all()
+    assert not set(parts["train"].movie) & set(parts["val"].movie)  # no movie on both sides
+    for name in ("train", "val"):  # stratified: the archive's share of positives, rounded
+        assert abs(parts[name].label.sum() - len(parts[name]) / 2) <= 1
     vocabulary = json.loads((pipeline / "data/padded/vocab.json").read_text())
     assert vocabulary["tokens"][:2] == ["", "[UNK]"] and len(vocabulary["tokens"]) == 5000
     for name, count in rows.items():
@@ -75,9 +79,28 @@ def test_metrics_in_range(pipeline):
         np.testing.assert_array_equal(short["y"], test["y"])
         assert np.count_nonzero(short["x"], axis=1).max() <= 30 < np.count_nonzero(test["x"], axis=1).max()
     for split in ("val", "test", "test_short"):
-        assert set(report[split]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "loss"}
+        assert set(report[split]) == {"accuracy", "accuracy_ci95", "precision", "recall", "f1", "roc_auc", "loss"}
+        for figures in (report[split], baseline[split]):
+            low, high = figures["accuracy_ci95"]
+            assert low < figures["accuracy"] < high < low + 0.1
     for split in ("val", "test"):
         assert 0.6 < report[split]["accuracy"] <= 1 and 0.6 < report[split]["roc_auc"] <= 1
+    # The same test reviews, paired: the difference is the two accuracies', McNemar's p its test.
+    compared = json.loads((pipeline / "metrics/compare.json").read_text())
+    assert compared["reviews"] == len(pd.read_csv(pipeline / "metrics/baseline_test.csv"))
+    assert compared["difference"] == pytest.approx(report["test"]["accuracy"] - baseline["test"]["accuracy"], abs=2e-6)
+    low, high = compared["difference_ci95"]
+    assert low < compared["difference"] < high and 0 <= compared["mcnemar_p"] <= 1
+    client, (run,) = mlflow_runs(pipeline)
+    assert run.data.metrics["compare.mcnemar_p"] == compared["mcnemar_p"]
+    assert run.data.metrics["val.accuracy_ci95_low"] == report["val"]["accuracy_ci95"][0]
+    # The version carries what its val.accuracy is comparable with: the split's md5, the threshold.
+    (version,) = client.search_model_versions("name = 'imdb-sentiment-rnn'")
+    locked = {
+        out["path"]: out["md5"]
+        for out in YAML(typ="safe").load((pipeline / "dvc.lock").read_text())["stages"]["split"]["outs"]
+    }
+    assert (version.tags["data.split.md5"], version.tags["evaluate.threshold"]) == (locked["data/split"], "0.5")
     history = pd.read_csv(pipeline / "metrics/history.csv")
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"] and len(history) == 1
     assert len(pd.read_csv(pipeline / "metrics/confusion.csv")) == 2 * SMALL_PER_FOLDER
@@ -108,7 +131,7 @@ def test_second_repro_runs_nothing(clone, real_archive):
 def test_train_param_change_reruns_train_and_evaluate_only(clone, real_archive):
     project = clone({"train": {"units": 4}}, keep_mlflow=True)
     result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
-    assert stages_run(result.stdout) == ["train", "evaluate"]
+    assert stages_run(result.stdout) == ["train", "evaluate", "compare"]
     assert "oneDNN" not in result.stdout + result.stderr  # TensorFlow, imported by Keras on JAX, stays quiet
     _, runs = mlflow_runs(project)
     assert [run.data.params["train.units"] for run in runs] == ["8", "4"]
@@ -123,7 +146,7 @@ def test_each_run_shows_the_params_behind_its_metrics(clone, real_archive):
     assert not any(key.startswith("baseline.") for key in training.data.params)  # not this run's business
     edit_params(project / "params.yaml", {"evaluate": {"threshold": 0.7}})
     result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
-    assert stages_run(result.stdout) == ["evaluate", "baseline"]
+    assert stages_run(result.stdout) == ["evaluate", "baseline", "compare"]
     report = json.loads((project / "metrics/eval.json").read_text())
     evaluation = client.get_run(report["mlflow_run_id"])
     assert evaluation.info.run_id != training.info.run_id and evaluation.info.status == "FINISHED"
@@ -131,3 +154,5 @@ def test_each_run_shows_the_params_behind_its_metrics(clone, real_archive):
     assert evaluation.data.tags["mlflow.parentRunId"] == training.info.run_id
     assert evaluation.data.metrics["test.accuracy"] == report["test"]["accuracy"]
     assert client.get_run(training.info.run_id).data.params["evaluate.threshold"] == "0.5"  # untouched
+    compared = json.loads((project / "metrics/compare.json").read_text())  # the new threshold's, in its run
+    assert evaluation.data.metrics["compare.mcnemar_p"] == compared["mcnemar_p"]

@@ -22,8 +22,9 @@ from tests.integration.test_mlflow_server import NEGATIVE, POSITIVE
 NAME = "imdb-sentiment-rnn"
 
 
-def register(client: MlflowClient, experiment_id: str, val_accuracy: float) -> str:
-    """A version as evaluate leaves it before promoting: a run with its metrics, a version with them as tags."""
+def register(client: MlflowClient, experiment_id: str, val_accuracy: float, split_md5: str = "a" * 32) -> str:
+    """A version as evaluate leaves it before promoting: a run with its metrics, a version with them as
+    tags, and with what they are comparable with (the split's md5, the threshold)."""
     run = client.create_run(experiment_id, run_name=f"val-{val_accuracy}")
     client.log_metric(run.info.run_id, "val.accuracy", val_accuracy)
     client.log_param(run.info.run_id, "train.units", "8")
@@ -36,11 +37,15 @@ def register(client: MlflowClient, experiment_id: str, val_accuracy: float) -> s
     version = client.create_model_version(NAME, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
     client.set_model_version_tag(NAME, version.version, "val.accuracy", str(val_accuracy))
     client.set_model_version_tag(NAME, version.version, "test.accuracy", str(val_accuracy - 0.01))
+    client.set_model_version_tag(NAME, version.version, "data.split.md5", split_md5)
+    client.set_model_version_tag(NAME, version.version, "evaluate.threshold", "0.5")
     return str(version.version)
 
 
-def evaluated(client, experiment_id, val_accuracy: float, mode: str = "best_val") -> tuple[str, dict[str, str]]:
-    version = register(client, experiment_id, val_accuracy)
+def evaluated(
+    client, experiment_id, val_accuracy: float, mode: str = "best_val", **split
+) -> tuple[str, dict[str, str]]:
+    version = register(client, experiment_id, val_accuracy, **split)
     line = promotion.promote(NAME, version, mode, {"val.accuracy": val_accuracy, "test.accuracy": val_accuracy - 0.01})
     assert line.startswith(f"{NAME}@champion: ") and "\n" not in line
     return version, client.get_model_version(NAME, version).tags
@@ -78,6 +83,16 @@ def test_the_first_version_is_champion_a_better_one_takes_the_alias_a_worse_or_e
 
     description = client.get_model_version(NAME, worse).description
     assert "val.accuracy 0.8200 test.accuracy 0.8100" in description and "Run val-0.82" in description
+
+
+def test_a_version_scored_on_another_split_never_takes_the_alias_but_by_hand(store):
+    client, experiment_id, _ = store
+    first, _ = evaluated(client, experiment_id, 0.8386)
+    other, tags = evaluated(client, experiment_id, 0.8624, split_md5="b" * 32)  # another split.seed
+    assert champion(client) == first and tags["promotion.promoted"] == "false"
+    assert tags["promotion.reason"].startswith(f"not compared with version {first}: scored on other validation")
+    assert promotion.pin(NAME, other).startswith(f"{NAME}@champion: moved from version {first} to version {other}")
+    assert champion(client) == other
 
 
 def test_never_and_always_behave_as_named(store):

@@ -30,6 +30,9 @@ UNLABELED_PER_LABELED_FOLDER = 4  # 50,000 in train/unsup for 12,500 in each lab
 FOLDERS = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
 REVIEW_NAME = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 UNLABELED_NAME = re.compile(r"^aclImdb/train/unsup/(\d+)_0\.txt$")  # rated 0: no rating, no label
+# Each labeled folder's movies: line i is the IMDb page of the movie of the review with id i.
+URLS_NAME = re.compile(r"^aclImdb/(train|test)/urls_(pos|neg)\.txt$")
+MOVIE = re.compile(r"/title/(tt\d+)/")
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
 DOWNLOAD_ATTEMPTS = 5
@@ -37,6 +40,7 @@ CHUNK_BYTES = 1 << 20
 # The longest official review is under 14 kB; a member larger than this is not a review, and
 # reading it whole could exhaust memory (a gzip bomb: 1.7 MB of archive held a 1 GiB review).
 MAX_REVIEW_BYTES = 1 << 20
+MAX_URLS_BYTES = 4 << 20  # a urls_*.txt holds 12,500 lines of about 50 bytes
 # Ratings as the dataset's README defines them: negative <= 4 and positive >= 7, out of 10.
 RATINGS = {"neg": range(1, 5), "pos": range(7, 11), "unsup": range(0, 1)}  # unlabeled: rated 0
 MAX_REVIEW_ID = 2**63 - 1  # review_id is an int64 column
@@ -116,7 +120,7 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
 
 
 class Reviews(NamedTuple):
-    labeled: pd.DataFrame  # split, label, review_id, rating, text
+    labeled: pd.DataFrame  # split, label, review_id, rating, text, movie (None without the urls files)
     unlabeled: pd.DataFrame  # review_id, text, in_labeled (the same text is a labeled review too)
 
 
@@ -150,7 +154,7 @@ def _text(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> str:
 def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews:
     """Every review in the archive, labeled and unlabeled, each in a fixed order; checks the content
     is the dataset (`per_folder` reviews in each labeled folder, four times as many unlabeled)."""
-    rows, unlabeled, seen = [], [], set()
+    rows, unlabeled, seen, movies = [], [], set(), {}
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             for member in tar:
@@ -163,6 +167,9 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews
                         raise PipelineError(f"{archive}: {member.name}: review train/unsup {review_id} appears twice")
                     seen.add(("train", "unsup", review_id))
                     unlabeled.append((review_id, _text(tar, member, archive)))
+                    continue
+                if match := URLS_NAME.match(member.name):
+                    movies[match.groups()] = _movies(tar, member, archive)
                     continue
                 match = REVIEW_NAME.match(member.name)
                 if not match:
@@ -189,6 +196,7 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews
         )
 
     labeled = pd.DataFrame(rows, columns=["split", "label", "review_id", "rating", "text"])
+    labeled["movie"] = [_movie(movies, row, archive) for row in rows]
     unlabeled = pd.DataFrame(unlabeled, columns=["review_id", "text"])
     # A few hundred unlabeled reviews are labeled reviews too (validation and test ones among them);
     # flagged here, where both are at hand, so that no stage learns from a held-out review's text.
@@ -197,6 +205,30 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews
         labeled.sort_values(["split", "label", "review_id"], ignore_index=True),
         unlabeled.sort_values("review_id", ignore_index=True),
     )
+
+
+def _movies(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> list[str]:
+    """The IMDb title id on each line of a urls_*.txt."""
+    lines = tar.extractfile(member).read(MAX_URLS_BYTES).decode("utf-8", errors="replace").split()
+    titles = [MOVIE.search(line) for line in lines]
+    if bad := next((number for number, title in enumerate(titles, 1) if title is None), None):
+        raise PipelineError(f"{archive}: {member.name}: line {bad} names no IMDb title (/title/tt...)")
+    return [title.group(1) for title in titles]
+
+
+def _movie(movies: dict[tuple[str, str], list[str]], row: tuple, archive: Path) -> str | None:
+    """A review's movie; None when the archive has no urls file for its folder (split refuses that
+    when it groups by movie)."""
+    split, label, review_id = row[:3]
+    folder = (split, "pos" if label else "neg")
+    if folder not in movies:
+        return None
+    if review_id >= len(movies[folder]):
+        raise PipelineError(
+            f"{archive}: aclImdb/{split}/urls_{folder[1]}.txt has {len(movies[folder]):,} lines, "
+            f"no movie for review {review_id}"
+        )
+    return movies[folder][review_id]
 
 
 def _same_text(text: str) -> str:

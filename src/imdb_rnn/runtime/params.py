@@ -48,6 +48,7 @@ class SplitParams(_Section):
     train_size: int = Field(ge=MIN_SPLIT_SIZE, description=f"at least {MIN_PER_CLASS} reviews of each class")
     val_size: int = Field(ge=MIN_SPLIT_SIZE, description=f"at least {MIN_PER_CLASS} reviews of each class")
     seed: int = Field(ge=0, le=MAX_SEED)
+    group_by: Literal["movie", "none"]  # movie: no movie on both sides, as the official test is drawn
 
     @model_validator(mode="after")
     def _fits_in_train_split(self) -> SplitParams:
@@ -295,6 +296,21 @@ class Params(_Section):
             raise ValueError(
                 f"train.adversarial > 0 runs on train.backend jax with train.distribute none "
                 f"(got {self.train.backend}, {self.train.distribute})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _settings_do_what_they_say(self) -> Params:
+        """Combinations that would run, but not as named."""
+        if self.pretrain.method != "none" and self.unlabeled.teacher == "none":
+            raise ValueError(
+                f"pretrain.method {self.pretrain.method} learns from the unlabeled reviews, which the unlabeled "
+                "stage prepares only with an unlabeled.teacher (with none it would pretrain on the train split alone)"
+            )
+        if (self.pad.padding, self.train.pooling, self.train.mask_padding) == ("post", "last", False):
+            raise ValueError(
+                "pad.padding post with train.pooling last and train.mask_padding false: the last state would be "
+                "the padding's; set train.mask_padding true or pad.padding pre"
             )
         return self
 

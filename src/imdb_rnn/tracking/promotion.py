@@ -6,6 +6,12 @@ accuracy, never on test. After registering a version, `evaluate` calls `promote`
 - always: it takes the alias whatever its score; never: it never does;
 - `imdb-promote VERSION` (`pin`) moves it by hand, and later versions compete with that one.
 
+Only comparable figures compete: a version's val.accuracy is compared only with versions scored on
+the same validation reviews at the same threshold (`SCOPE`: the data/split md5 and evaluate.threshold
+evaluate tags each version with). Any other (another split.seed or split.group_by, another
+threshold, a version from before these tags) never takes the alias automatically, and its
+promotion.reason says so; `imdb-promote` still moves the alias to it by hand.
+
 Concurrency (a sweep's experiments finishing together, on SQLite or a shared server): no process
 compares and sets in one step, so the alias is a function of the registry's content, `rightful`:
 the latest anchor (the last manual promotion, or the last `always` version) against every `best_val`
@@ -37,6 +43,8 @@ PIN_TAG = "champion.pinned"  # on the registered model: {"version": "7", "after"
 SETTLE_ATTEMPTS = 20
 SETTLE_PAUSE_S = 0.3
 PRESETS_DIR = Path("presets")
+# What makes two val.accuracy figures comparable: the same validation reviews, the same threshold.
+SCOPE = ("data.split.md5", "evaluate.threshold")
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Candidate:
     version: int
     mode: str | None
     accuracy: float | None
+    scope: tuple[str | None, ...] = ()  # its SCOPE tags' values
 
 
 def _accuracy(client, version) -> float | None:
@@ -74,13 +83,16 @@ def _state(client, name: str) -> tuple[dict[int, Candidate], dict | None]:
         mode = version.tags.get(MODE_TAG)
         scored = mode or METRIC in version.tags or str(version.version) == pinned  # else no run lookup
         accuracy = _accuracy(client, version) if scored else None
-        candidates[int(version.version)] = Candidate(int(version.version), mode, accuracy)
+        scope = tuple(version.tags.get(key) for key in SCOPE)
+        candidates[int(version.version)] = Candidate(int(version.version), mode, accuracy, scope)
     return candidates, pin
 
 
 def _better(candidate: Candidate, than: Candidate | None) -> bool:
     if than is None:
         return True
+    if candidate.scope != than.scope:  # scored on other reviews or at another threshold: not comparable
+        return False
     if than.accuracy is None:  # a champion with no score loses to any scored version
         return candidate.accuracy is not None
     return candidate.accuracy is not None and candidate.accuracy > than.accuracy
@@ -139,7 +151,8 @@ def decision_tags(version: int, mode: str, champion: int | None, candidates, pin
     promoted = champion == version
     other = rightful(candidates, pin, without=version) if promoted else champion
     theirs = candidates[other].accuracy if other in candidates else None
-    delta = _delta(mine.accuracy, theirs)
+    comparable = other not in candidates or candidates[other].scope == mine.scope
+    delta = _delta(mine.accuracy, theirs) if comparable else None
     by = f" ({delta})" if delta else ""
     if mode == "never":
         reason = f"mlflow.promote is never; the champion is version {champion}" if champion else "mlflow.promote: never"
@@ -151,6 +164,14 @@ def decision_tags(version: int, mode: str, champion: int | None, candidates, pin
         reason = f"{_score(mine.accuracy)} beats version {other}'s {_score(theirs)}{by}"
     elif mode == "always":  # a later `always` version or a manual promotion came after it
         reason = f"promoted, then superseded by version {other}"
+    elif not comparable:
+        differ = ", ".join(
+            f"{key} {a} vs {b}" for key, a, b in zip(SCOPE, mine.scope, candidates[other].scope, strict=True) if a != b
+        )
+        reason = (
+            f"not compared with version {other}: scored on other validation reviews or threshold ({differ}); "
+            f"never promoted automatically, imdb-promote {version} moves the alias by hand"
+        )
     elif theirs is not None and mine.accuracy is not None and mine.accuracy == theirs:
         reason = f"{_score(mine.accuracy)} ties version {other}'s: a tie keeps the champion"
     else:
@@ -213,14 +234,15 @@ def pin(name: str, version: str) -> str:
 # --- the version's description: the run, what differs from the committed params, the scores ---
 
 
-def _flat(data: dict, prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
+def flat(data: dict, prefix: str = "") -> dict[str, object]:
+    """A nested mapping's leaves, keyed "section.key" as MLflow logs params."""
+    leaves: dict[str, object] = {}
     for key, value in (data or {}).items():
         if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
+            leaves.update(flat(value, f"{prefix}{key}."))
         else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+            leaves[f"{prefix}{key}"] = value
+    return leaves
 
 
 def committed_params(revision: str = "HEAD") -> tuple[str, dict[str, str]] | None:
@@ -232,7 +254,7 @@ def committed_params(revision: str = "HEAD") -> tuple[str, dict[str, str]] | Non
         text = subprocess.run(
             ["git", "show", f"{revision}:params.yaml"], capture_output=True, text=True, check=True
         ).stdout
-        return commit, {key: str(value) for key, value in _flat(YAML(typ="safe", pure=True).load(text)).items()}
+        return commit, {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(text)).items()}
     except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):
         return None
 
@@ -243,7 +265,7 @@ def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[s
     for path in sorted(presets_dir.glob("*.yaml")):
         try:
             values = {
-                key: str(value) for key, value in _flat(YAML(typ="safe", pure=True).load(path.read_text())).items()
+                key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(path.read_text())).items()
             }
         except (OSError, YAMLError, AttributeError):
             continue

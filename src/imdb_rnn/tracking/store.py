@@ -312,18 +312,27 @@ def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:
     write_text_atomic(path, json.dumps(info, indent=2) + "\n")
 
 
+_RUN_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}$"  # MLflow's rule (mlflow.utils.validation)
+
+
 class _RunReference(BaseModel):
     """A run file as write_run_reference writes it: `{"run_id": 5}` or `[]` gave TypeError tracebacks."""
 
     model_config = ConfigDict(strict=True)
-    run_id: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}$")  # MLflow's rule (mlflow.utils.validation)
+    run_id: str = Field(pattern=_RUN_ID)
 
 
-def read_run_reference(path: Path) -> str:
+class _Evaluation(BaseModel):  # eval.json names the run its figures were logged to
+    model_config = ConfigDict(strict=True)
+    mlflow_run_id: str = Field(pattern=_RUN_ID)
+
+
+def read_run_reference(path: Path, key: str = "run_id") -> str:
     data = read_bounded(Path(path), MAX_RUN_FILE_BYTES, path, "not a run file")
+    model = _RunReference if key == "run_id" else _Evaluation
     try:
-        return _RunReference.model_validate_json(data).run_id
-    except ValidationError as exc:  # not JSON, not an object, no run_id, or not a run id
+        return getattr(model.model_validate_json(data), key)
+    except ValidationError as exc:  # not JSON, not an object, no run id, or not a run id
         raise PipelineError(f"{describe(exc, path)} (no MLflow run id to resume)") from None
 
 

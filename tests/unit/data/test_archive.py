@@ -37,7 +37,8 @@ def http_dir(tmp_path):
 def test_reads_reviews_in_a_fixed_order(tmp_path):
     archive = write_archive(tmp_path / "a.tar.gz", review_members(per_folder=3))
     reviews, unlabeled = read_reviews(archive, per_folder=3)
-    assert list(reviews.columns) == ["split", "label", "review_id", "rating", "text"]
+    assert list(reviews.columns) == ["split", "label", "review_id", "rating", "text", "movie"]
+    assert reviews.movie.isna().all()  # no urls_*.txt in this archive: split.group_by: movie refuses it
     assert len(reviews) == 12
     assert reviews.groupby(["split", "label"]).size().tolist() == [3, 3, 3, 3]
     assert (reviews[reviews.label == 1].rating >= 7).all() and (reviews[reviews.label == 0].rating <= 4).all()
@@ -59,6 +60,22 @@ def test_an_unlabeled_review_that_is_a_labeled_one_too_is_flagged(tmp_path):
     )  # as the archive has it
     _, unlabeled = read_reviews(write_archive(tmp_path / "a.tar.gz", members), per_folder=3)
     assert unlabeled.loc[unlabeled.in_labeled, "review_id"].tolist() == [5]
+
+
+def test_each_review_gets_the_movie_on_its_line_of_the_folders_urls_file(tmp_path):
+    members = review_members(per_folder=3)
+    for number, folder in enumerate(("train/pos", "train/neg", "test/pos", "test/neg")):
+        urls = [f"http://www.imdb.com/title/tt{number}{review_id // 2}/usercomments" for review_id in range(3)]
+        members[f"aclImdb/{folder.replace('/', '/urls_')}.txt"] = "\n".join(urls).encode()
+    reviews, _ = read_reviews(write_archive(tmp_path / "a.tar.gz", members), per_folder=3)
+    positives = reviews[(reviews.split == "train") & (reviews.label == 1)]
+    assert dict(zip(positives.review_id, positives.movie, strict=True)) == {0: "tt00", 1: "tt00", 2: "tt01"}
+    members["aclImdb/test/urls_neg.txt"] = b"http://www.imdb.com/title/tt1/usercomments\n"
+    with pytest.raises(PipelineError, match=r"aclImdb/test/urls_neg.txt has 1 lines, no movie for review 1"):
+        read_reviews(write_archive(tmp_path / "b.tar.gz", members), per_folder=3)
+    members["aclImdb/test/urls_neg.txt"] = b"http://www.imdb.com/title/tt1/usercomments\nnot a url\n"
+    with pytest.raises(PipelineError, match=r"aclImdb/test/urls_neg.txt: line 2 names no IMDb title"):
+        read_reviews(write_archive(tmp_path / "c.tar.gz", members), per_folder=3)
 
 
 def test_unlabeled_reviews_are_required_like_the_official_archive_has_them(tmp_path):
@@ -214,8 +231,8 @@ def test_the_stage_refuses_a_bad_download_and_leaves_nothing(tmp_path, http_dir,
 def test_the_archive_is_downloaded_once_then_read_from_the_cache(tmp_path, http_dir):
     served, url = http_dir
     archive = write_archive(served / "aclImdb_v1.tar.gz", review_members(per_folder=3))
-    sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
-    params = FetchParams(url=f"{url}/aclImdb_v1.tar.gz", sha256=sha256, reviews_per_folder=3)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    params = FetchParams(url=f"{url}/aclImdb_v1.tar.gz", sha256=digest, reviews_per_folder=3)
     os.environ[CACHE_ENV] = str(tmp_path / "cache")
     try:
         cached = cached_archive(params)

@@ -107,6 +107,10 @@ BAD_EDITS = [
     ({"mlflow": {"registered_model_name": "  "}}, "mlflow.registered_model_name"),
     # "ok", then a 39-line scikit-learn traceback in the baseline stage (issue 30)
     ({"baseline": {"min_df": 30_000}}, "baseline.min_df 30,000 exceeds split.train_size 20,000"),
+    ({"split": {"group_by": "title"}}, "split.group_by"),
+    # Issue 29: combinations that ran, but not as named.
+    ({"pretrain": {"method": "region"}}, "pretrain.method region learns from the unlabeled reviews"),
+    ({"pad": {"padding": "post"}}, "pad.padding post with train.pooling last and train.mask_padding false"),
 ]
 
 

@@ -40,6 +40,32 @@ def test_always_and_a_manual_pin_anchor_and_later_versions_compete_with_them():
     assert rightful(versions, None, without=3) == 4
 
 
+def test_only_versions_scored_on_the_same_validation_reviews_and_threshold_compete():
+    """Issue 29: a 1-epoch model scored 0.8624 on another split.seed's validation reviews and took
+    the alias from the default (0.8386 on the original ones)."""
+    split_a, split_b = ("a" * 32, "0.5"), ("b" * 32, "0.5")
+    versions = {
+        1: Candidate(1, "best_val", 0.8386, split_a),
+        2: Candidate(2, "best_val", 0.8624, split_b),  # another split.seed
+        3: Candidate(3, "best_val", 0.95, ("a" * 32, "0.7")),  # another threshold
+        4: Candidate(4, "best_val", 0.85, split_a),
+    }
+    assert rightful({n: versions[n] for n in (1, 2, 3)}, None) == 1
+    assert rightful(versions, None) == 4  # compared with version 1 only
+    # By hand (imdb-promote 2): later versions compete with it, on its split.
+    assert rightful(versions | {5: Candidate(5, "best_val", 0.87, split_b)}, {"version": "2", "after": "4"}) == 5
+    tags = promotion.decision_tags(2, "best_val", 1, versions, None)
+    assert tags["promotion.promoted"] == "false" and "promotion.val_accuracy_delta" not in tags
+    assert tags["promotion.reason"] == (
+        f"not compared with version 1: scored on other validation reviews or threshold (data.split.md5 {'b' * 32} "
+        f"vs {'a' * 32}); never promoted automatically, imdb-promote 2 moves the alias by hand"
+    )
+    assert (
+        "(evaluate.threshold 0.7 vs 0.5)"
+        in promotion.decision_tags(3, "best_val", 1, versions, None)["promotion.reason"]
+    )
+
+
 class Registry:
     """MlflowClient's registry calls on a dict, each yielding the thread for a random moment."""
 
