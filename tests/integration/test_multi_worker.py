@@ -89,10 +89,10 @@ def test_two_tensorflow_workers_train_like_one_process_and_only_the_chief_writes
     alone = json.loads((single / "metrics/train.json").read_text())
     assert (summary["workers"], summary["replicas"], alone["workers"]) == (2, 2, 1)
     # The same global batch (train.batch_size), split over the workers: the same model within noise.
-    # One epoch of the tiny model: 0.7592 against 0.7410 here on 2026-12-01, the same at the commit
-    # before the layout move (other CI runs had them within 0.01); three standard errors of a
-    # 5,000-review accuracy is ~0.02.
-    assert summary["val_accuracy"] == pytest.approx(alone["val_accuracy"], abs=0.025)
+    # One epoch of the tiny model on the tests' 500 validation reviews: 0.684 against 0.730 here on
+    # 2026-12-06; the bound is three standard errors of a 500-review accuracy (~0.022 each), as it
+    # was of the 5,000-review one (0.025) before the suite's small archive.
+    assert summary["val_accuracy"] == pytest.approx(alone["val_accuracy"], abs=0.07)
     (run,) = train_runs(chief)
     assert run.info.status == "FINISHED" and run.data.tags["distribute.workers"] == "2"
     assert run.data.metrics["val_accuracy"] == pytest.approx(summary["last_epoch_val_accuracy"])
@@ -142,8 +142,8 @@ def test_a_worker_that_dies_stops_the_chief_in_one_line_and_fails_its_run(clone,
 
 def test_two_jax_processes_train_together(clone, tmp_path):
     # JAX's collectives between CPU processes (Gloo) cost about a second a step on this 2-core machine:
-    # few, large batches keep the test short.
-    params = {"train": {"backend": "jax", "distribute": "multi_worker", "batch_size": 1000, "learning_rate": 0.01}}
+    # few, large batches keep the test short (30 steps over the tests' 1,500 training reviews).
+    params = {"train": {"backend": "jax", "distribute": "multi_worker", "batch_size": 50}}
     chief, other = clone(params, name="chief"), clone(params, name="other-host")
     before = snapshot(other)
     codes = finish(start_workers([chief, other], "jax", tmp_path / "logs"), timeout=400)

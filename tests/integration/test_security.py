@@ -156,5 +156,5 @@ def test_a_model_uri_error_does_not_print_the_tracking_password(tmp_path):
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: models:/imdb-sentiment-rnn@champion: cannot load the model:")
+    assert line.startswith("error: models:/imdb-sentiment-rnn@champion: ") and "Connection refused" in line
     assert URI_USER not in result.stdout + result.stderr and URI_PASSWORD not in result.stdout + result.stderr
