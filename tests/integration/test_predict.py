@@ -97,7 +97,11 @@ BAD_INPUTS = [
     (["--file", "missing.txt"], None, "missing.txt: cannot read"),
     (["--file", "data"], None, "data: cannot read"),  # a folder
     (["--file", "reviews.txt", "also an argument"], None, "not both"),
-    (["--model-uri", "models:/no-such-model/1", "good film"], None, "models:/no-such-model/1: Registered Model with name=no-such-model not found"),
+    (
+        ["--model-uri", "models:/no-such-model/1", "good film"],
+        None,
+        "models:/no-such-model/1: Registered Model with name=no-such-model not found",
+    ),
 ]
 
 
