@@ -1,0 +1,55 @@
+"""Before any test, in the process that runs or hands out the tests: the review archive, when a
+selected test may need it. With pytest-xdist that is the controller: an exit in a worker would be an
+INTERNALERROR dump, not one line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import requests
+
+from imdb_rnn.data.archive import ARCHIVE_ENV, cache_dir, cached_archive
+from imdb_rnn.runtime.errors import PipelineError
+from tests.helpers import DEFAULT_PARAMS, ROOT, SHARED_ARCHIVE
+
+ARCHIVE = pytest.StashKey[Path]()
+PROBE_TIMEOUT_S = 10  # one connection attempt to fetch.url, before a download or the end of the session
+
+
+def find_archive() -> Path:
+    """IMDB_ARCHIVE, else the shared copy beside the project, else the official archive in IMDB_CACHE
+    (default ~/.cache/imdb-rnn), downloaded there once by fetch's own code if fetch.url answers. When
+    none can be had, the session ends at once, in one line: not one error per test, each retrying."""
+    if os.environ.get(ARCHIVE_ENV):
+        path = Path(os.environ[ARCHIVE_ENV]).resolve()
+        if not path.is_file():
+            pytest.exit(f"{ARCHIVE_ENV}={path}: no such file", returncode=pytest.ExitCode.USAGE_ERROR)
+        return path
+    if SHARED_ARCHIVE.is_file():
+        return SHARED_ARCHIVE
+    fetch = DEFAULT_PARAMS.fetch
+    cached = cache_dir() / Path(fetch.url).name
+    try:
+        if not cached.is_file():  # one attempt, no retries: an offline machine answers in seconds
+            requests.head(fetch.url, timeout=PROBE_TIMEOUT_S, allow_redirects=True)
+        return cached_archive(fetch)
+    except (requests.RequestException, PipelineError) as exc:
+        reason = exc if isinstance(exc, PipelineError) else f"{fetch.url}: {type(exc).__name__}"
+        pytest.exit(
+            f"no review archive: set {ARCHIVE_ENV} to a local copy of aclImdb_v1.tar.gz "
+            f"(none at {SHARED_ARCHIVE}, none in {cache_dir()}, and no download: {reason})",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
+def pytest_configure(config) -> None:
+    """Only `tests/unit` selected needs no archive; anything else is checked before a worker starts."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    unit = ROOT / "tests" / "unit"
+    here = config.invocation_params.dir
+    selected = [(here / str(arg).split("::")[0]).resolve() for arg in config.args]
+    if any(path != unit and unit not in path.parents for path in selected):
+        config.stash[ARCHIVE] = find_archive()
