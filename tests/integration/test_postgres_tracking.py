@@ -158,8 +158,11 @@ def test_evaluations_promoting_at_once_leave_the_alias_on_the_best_on_a_postgres
     monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres_server.url)
     client = MlflowClient(tracking_uri=postgres_server.url)
     tracking.use_experiment("imdb-sentiment")
-    before = len(client.search_model_versions(f"name = '{MODEL_NAME}'"))  # the sweep's, if it ran first
-    promote_at_once(postgres_server.url, [0.991, 0.996, 0.993, 0.994])  # better than any tiny model
+    swept = client.search_model_versions(f"name = '{MODEL_NAME}'")  # the sweep's, if it ran first
+    before = len(swept)
+    # Scored on the sweep's validation reviews, so that they compete with its champion.
+    (split_md5,) = {version.tags["data.split.md5"] for version in swept} or {"a" * 32}
+    promote_at_once(postgres_server.url, [0.991, 0.996, 0.993, 0.994], split_md5)  # better than any tiny model
     assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == before + 4
     assert champion(client) == best_version(client)
     assert client.get_model_version_by_alias(MODEL_NAME, "champion").tags["val.accuracy"] == "0.996"

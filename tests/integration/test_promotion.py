@@ -145,21 +145,21 @@ def test_manual_promotion_moves_the_alias_in_one_line_and_refuses_an_unknown_ver
     assert champion(client) == later
 
 
-def _evaluate_at_once(uri: str, val_accuracy: float, start) -> None:
+def _evaluate_at_once(uri: str, val_accuracy: float, start, split_md5: str) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = uri
     tracking.use_experiment("imdb-sentiment")
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
-    version = register(client, experiment_id, val_accuracy)
+    version = register(client, experiment_id, val_accuracy, split_md5)
     start.wait()
     promotion.promote(NAME, version, "best_val")
 
 
-def promote_at_once(uri: str, accuracies: list[float]) -> None:
+def promote_at_once(uri: str, accuracies: list[float], split_md5: str = "a" * 32) -> None:
     """Processes that register, then promote at the same instant (a Barrier): each its own connection."""
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(len(accuracies))
-    workers = [context.Process(target=_evaluate_at_once, args=(uri, acc, start)) for acc in accuracies]
+    workers = [context.Process(target=_evaluate_at_once, args=(uri, acc, start, split_md5)) for acc in accuracies]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -176,18 +176,19 @@ def test_evaluations_promoting_at_once_leave_the_alias_on_the_best(store):
 
 
 def test_make_serve_answers_with_the_champion_not_the_latest_version(clone, tmp_path):
-    """A second evaluation at threshold 0.99 registers a worse version 2: the alias stays on version 1,
-    and `make serve` (the Makefile's own target, its MODEL_URI default) answers with version 1's labels."""
+    """A model trained at a rate too small to learn in an epoch registers a worse version 2: the alias
+    stays on version 1, and `make serve` (the Makefile's own target, its MODEL_URI default) answers
+    with version 1's labels."""
     project = clone(keep_mlflow=True)
     shutil.copy2(ROOT / "Makefile", project / "Makefile")
-    edit_params(project / "params.yaml", {"evaluate": {"threshold": 0.99}})
+    edit_params(project / "params.yaml", {"train": {"learning_rate": 1e-6}})
     result = sh(["dvc", "repro", "evaluate"], project)
     assert f"{NAME}@champion: stays version 1 — version 2: val.accuracy" in result.stdout, result.stdout
     uri = f"sqlite:///{project / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     tags = client.get_model_version(NAME, "2").tags
     assert champion(client) == "1" and tags["promotion.promoted"] == "false" and tags["promotion.against"] == "1"
-    assert "evaluate.threshold=0.99" in client.get_model_version(NAME, "2").description
+    assert "train.learning_rate=" in client.get_model_version(NAME, "2").description
 
     serving = Server(
         ["make", "-o", ".venv/.installed-cpu", f"BIN={BIN}", "serve"],  # the venv is this one: no setup
