@@ -40,6 +40,16 @@ def test_a_padded_split_of_the_wrong_shape_is_refused(tmp_path):
         load_padded(path)
 
 
+def run_train_stage(padded, tmp_path):
+    """The train stage's own command on `padded`, its outputs in tmp_path, with the committed params."""
+    return sh(
+        [sys.executable, "-m", "stages.train", str(padded), "--unlabeled", str(tmp_path / "unlabeled")]
+        + [f"--{name}={tmp_path / name}" for name in ("model", "run-file", "metrics", "history")],
+        default_params_file(tmp_path / "project").parent,
+        check=False,
+    )
+
+
 def test_the_train_stage_run_directly_on_a_cut_short_split_fails_in_one_line(tmp_path):
     """A 29-line zipfile.BadZipFile traceback before: `dvc repro` restores the file first, but a
     stage's own command is documented and must fail in one line too."""
@@ -47,12 +57,7 @@ def test_the_train_stage_run_directly_on_a_cut_short_split_fails_in_one_line(tmp
     padded.mkdir()
     data = padded_bytes()
     (padded / "train.npz").write_bytes(data[: len(data) // 2])
-    result = sh(
-        [sys.executable, "-m", "stages.train", str(padded), "--unlabeled", str(tmp_path / "unlabeled")]
-        + [f"--{name}={tmp_path / name}" for name in ("model", "run-file", "metrics", "history")],
-        default_params_file(tmp_path / "project").parent,
-        check=False,
-    )
+    result = run_train_stage(padded, tmp_path)
     assert result.returncode == 1
     assert result.stderr == f"error: {padded / 'train.npz'}: not a padded split: File is not a zip file\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["padded", "project"]  # nothing written
@@ -67,12 +72,7 @@ def test_the_train_stage_refuses_data_padded_with_other_pad_params(tmp_path):
     for name in ("train", "val"):
         (padded / f"{name}.npz").write_bytes(padded_bytes())
     Vocabulary(["", "[UNK]", "good"], 64, "post", "pre", 1, 150_000).save(padded / "vocab.json")
-    result = sh(
-        [sys.executable, "-m", "stages.train", str(padded), "--unlabeled", str(tmp_path / "unlabeled")]
-        + [f"--{name}={tmp_path / name}" for name in ("model", "run-file", "metrics", "history")],
-        default_params_file(tmp_path / "project").parent,
-        check=False,
-    )
+    result = run_train_stage(padded, tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: {padded / 'vocab.json'}: the padded data was made with pad.max_features 150000 (params.yaml: "
