@@ -17,15 +17,12 @@ PARAMS_FILE = Path("params.yaml")
 TRAIN_REVIEWS = 25_000  # reviews in the official train split
 # NumPy's (and so Keras' and scikit-learn's) seeds are unsigned 32-bit: a larger one fails mid-run.
 MAX_SEED = 2**32 - 1
-# A stratified split gives each class its share of a split, rounded (scikit-learn refuses a split
-# smaller than the number of classes). The official train split is balanced, 12,500 per class, so a
-# split of 2 * MIN_PER_CLASS reviews holds MIN_PER_CLASS of each; every score (roc_auc, precision,
-# recall) needs both classes present, and 2 per class keeps them so whichever way the halves round.
+# A stratified split of the balanced train reviews gives each class half a split, rounded: 2 of each
+# keep both classes present (every score needs them) whichever way the halves round.
 CLASSES, MIN_PER_CLASS = 2, 2
 MIN_SPLIT_SIZE = CLASSES * MIN_PER_CLASS
-# A params file or preset is a few KB holding about a hundred values. Bigger is a mistake, or an
-# attack: nine levels of YAML aliases (`&a`, `*a`) in 2 KB expand to a billion values, which
-# validating, printing, or DVC reading the file would each take minutes and gigabytes to walk.
+# A params file or preset is a few KB holding about a hundred values. Bigger is a mistake, or an attack:
+# nine levels of YAML aliases (`&a`, `*a`) in 2 KB expand to a billion values, minutes and GBs to walk.
 MAX_PARAMS_BYTES = 1 << 20
 MAX_PARAMS_VALUES = 10_000
 
@@ -183,8 +180,7 @@ class MlflowParams(_Section):
     @field_validator("registered_model_name")
     @classmethod
     def _registrable(cls, name: str) -> str:
-        problem = registered_model_name_problem(name)
-        if problem:
+        if problem := registered_model_name_problem(name):
             raise ValueError(problem)
         return name
 
@@ -194,18 +190,8 @@ FLOAT_BYTES, ID_BYTES = 4, 4  # float32 weights and activations, int32 token ids
 
 
 def memory_estimate(params: Params) -> dict[str, dict[str, int]]:
-    """Bytes each stage needs at its peak, roughly, by part; deliberately simple, it only has to
-    catch settings that cannot fit by orders of magnitude. Data: the padded reviews (rows x max_len
-    int32 ids) a stage holds at once, as it builds them:
-    - pad: one split at a time, the largest (test and test_short: 2 x fetch.reviews_per_folder each);
-    - unlabeled: the reviews its teacher labels (4 x fetch.reviews_per_folder, or unlabeled.limit);
-    - train: train and val, and with unlabeled_weight the teacher-labeled reviews twice and train
-      again (np.concatenate copies them);
-    - evaluate: one split at a time.
-    Train also holds the weights x 4 (weights, gradients, up to two optimizer slots) and one batch's
-    outputs of the embedding and of every recurrent gate at every step (batch x max_len x
-    (embedding_dim + layers x directions x units x gates)), kept for backpropagation through time,
-    x 2 for their gradients; evaluate the weights and one batch's outputs of every layer."""
+    """Bytes each stage needs at its peak, roughly, by part: deliberately simple, it only has to catch
+    settings off by orders of magnitude. What each part counts: docs/guarantees.md, "Bad params are refused"."""
     pad, train, split = params.pad, params.train, params.split
     directions = 2 if train.bidirectional else 1
     gates = RNN_GATES[train.cell]
@@ -252,62 +238,44 @@ class Params(_Section):
     mlflow: MlflowParams
 
     @model_validator(mode="after")
-    def _unlabeled_reviews_have_labels_to_train_on(self) -> Params:
-        if self.train.unlabeled_weight and self.unlabeled.teacher == "none":
+    def _combinations_that_work(self) -> Params:
+        """Combinations that would fail in a later stage, or run but not as named."""
+        train, pretrain, init = self.train, self.pretrain, self.train.init
+        if train.unlabeled_weight and self.unlabeled.teacher == "none":
             raise ValueError(
                 "train.unlabeled_weight > 0 needs a teacher to label the unlabeled reviews (unlabeled.teacher)"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _pretrained_layers_fit_the_classifier(self) -> Params:
-        if self.train.init == "none":
-            return self
-        pretrain, train = self.pretrain, self.train
-        if pretrain.method == "none":
-            raise ValueError(f"train.init {train.init} needs a pretrain stage that trains something (pretrain.method)")
-        if (train.cell, train.layers, train.bidirectional, train.backend) != ("gru", 1, True, "jax"):
+        if init != "none" and pretrain.method == "none":
+            raise ValueError(f"train.init {init} needs a pretrain stage that trains something (pretrain.method)")
+        if init != "none" and (train.cell, train.layers, train.bidirectional, train.backend) != ("gru", 1, True, "jax"):
             raise ValueError(
-                f"train.init {train.init} takes a one-layer bidirectional GRU on jax (got train.cell {train.cell}, "
+                f"train.init {init} takes a one-layer bidirectional GRU on jax (got train.cell {train.cell}, "
                 f"train.layers {train.layers}, train.bidirectional {train.bidirectional}, "
                 f"train.backend {train.backend})"
             )
-        if (pretrain.embedding_dim, pretrain.units) != (train.embedding_dim, train.units):
+        if init != "none" and (pretrain.embedding_dim, pretrain.units) != (train.embedding_dim, train.units):
             raise ValueError(
-                f"train.init {train.init}: pretrain.embedding_dim/units {pretrain.embedding_dim}/{pretrain.units} "
+                f"train.init {init}: pretrain.embedding_dim/units {pretrain.embedding_dim}/{pretrain.units} "
                 f"must equal train.embedding_dim/units {train.embedding_dim}/{train.units}"
             )
-        if train.init == "region" and (train.adversarial or train.distribute != "none"):
+        if init == "region" and (train.adversarial or train.distribute != "none"):
             raise ValueError("train.init region trains with train.adversarial 0 and train.distribute none")
-        return self
-
-    @model_validator(mode="after")
-    def _baseline_n_grams_can_occur_often_enough(self) -> Params:
         if self.baseline.min_df > self.split.train_size:  # the rest is known once the reviews are read
             raise ValueError(
                 f"baseline.min_df {self.baseline.min_df:,} exceeds split.train_size {self.split.train_size:,}: "
                 "an n-gram must occur in at least min_df of the training reviews"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _adversarial_training_runs_on_jax(self) -> Params:
-        if self.train.adversarial and (self.train.backend != "jax" or self.train.distribute != "none"):
+        if train.adversarial and (train.backend != "jax" or train.distribute != "none"):
             raise ValueError(
                 f"train.adversarial > 0 runs on train.backend jax with train.distribute none "
-                f"(got {self.train.backend}, {self.train.distribute})"
+                f"(got {train.backend}, {train.distribute})"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _settings_do_what_they_say(self) -> Params:
-        """Combinations that would run, but not as named."""
-        if self.pretrain.method != "none" and self.unlabeled.teacher == "none":
+        if pretrain.method != "none" and self.unlabeled.teacher == "none":
             raise ValueError(
-                f"pretrain.method {self.pretrain.method} learns from the unlabeled reviews, which the unlabeled "
-                "stage prepares only with an unlabeled.teacher (with none it would pretrain on the train split alone)"
+                f"pretrain.method {pretrain.method} learns from the unlabeled reviews, which the unlabeled stage "
+                "prepares only with an unlabeled.teacher (with none it would pretrain on the train split alone)"
             )
-        if (self.pad.padding, self.train.pooling, self.train.mask_padding) == ("post", "last", False):
+        if (self.pad.padding, train.pooling, train.mask_padding) == ("post", "last", False):
             raise ValueError(
                 "pad.padding post with train.pooling last and train.mask_padding false: the last state would be "
                 "the padding's; set train.mask_padding true or pad.padding pre"
@@ -369,8 +337,7 @@ def _count_values(data: object, limit: int) -> int:
         item = todo.pop()
         count += 1
         if isinstance(item, dict):
-            todo += item.keys()
-            todo += item.values()
+            todo += [*item.keys(), *item.values()]
         elif isinstance(item, list | tuple | set):
             todo += item
     return count
@@ -389,20 +356,12 @@ def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> 
 
 
 def _only(params: Params, keys: Sequence[str]) -> Params:
-    fields: dict[str, dict[str, object] | None] = {}  # section -> its kept fields (None: all of them)
-    for key in keys:
+    sections: dict[str, dict[str, object]] = {}
+    for key, value in param_values(params, keys).items():
         section, _, field = key.partition(".")
-        if not field:
-            fields[section] = None
-        elif fields.get(section, {}) is not None:
-            fields.setdefault(section, {})[field] = getattr(getattr(params, section), field)
+        sections.setdefault(section, {})[field] = value
     return Params.model_construct(
-        **{
-            section: getattr(params, section)
-            if kept is None
-            else type(getattr(params, section)).model_construct(**kept)
-            for section, kept in fields.items()
-        }
+        **{section: type(getattr(params, section)).model_construct(**kept) for section, kept in sections.items()}
     )
 
 
