@@ -20,20 +20,11 @@ from typing import BinaryIO
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def quiet_incidental_tensorflow() -> None:
-    """Keras imports TensorFlow now and then even on JAX (saving a model, for one), and TensorFlow
-    then prints its oneDNN start-up line; its oneDNN kernels never run on JAX, so they are turned off."""
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-
 def choose_backend(name: str, key: str, strict: bool = True) -> None:
-    """The one way every entry point picks its Keras backend (train, evaluate, pad, predict, the
-    served model): the project's choice `name` (`key` says where it comes from: train.backend, the
-    model's config), whatever KERAS_BACKEND the shell has, which Keras would otherwise obey
-    (`KERAS_BACKEND=torch` gave tracebacks on `No module named 'torch'`). It takes effect only
-    before Keras is first imported; in a process already running Keras on another backend, `strict`
-    refuses in one line (training must run on its own), else that backend is kept (a .keras file
-    predicts on any of them)."""
+    """The one way every entry point picks its Keras backend: the project's choice `name` (`key` names
+    its source: train.backend, the model's config), whatever KERAS_BACKEND the shell has (`torch` gave
+    tracebacks). Only before Keras is first imported; in a process already running Keras on another
+    backend, `strict` refuses in one line (training), else that backend is kept (a .keras file predicts on any)."""
     keras = sys.modules.get("keras")
     loaded = keras.backend.backend() if keras is not None and hasattr(keras, "backend") else None
     if loaded is None:
@@ -41,7 +32,9 @@ def choose_backend(name: str, key: str, strict: bool = True) -> None:
     elif loaded != name and strict:
         raise PipelineError(f"{key}: {name!r}, but Keras was already loaded with {loaded!r}")
     if (loaded or name) != "tensorflow":
-        quiet_incidental_tensorflow()
+        # Keras imports TensorFlow now and then even on JAX (saving a model), which then prints its
+        # oneDNN start-up line: its oneDNN kernels never run on JAX.
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 class PipelineError(Exception):
@@ -80,9 +73,10 @@ def describe(error, path: object) -> str:
     # A misspelt key (train.unit) is also a missing one (train.units): name the typo, and the fix.
     unknown = [e for e in errors if e["type"] == "extra_forbidden"]
     first = (unknown or errors)[0]
-    key = ".".join(str(part) for part in first["loc"])
+    key = ".".join(map(str, first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
     if not key and first["type"] == "value_error":  # a check across sections names its own keys
-        return f"{path}: {first['msg'].removeprefix('Value error, ')}"
+        return f"{path}: {message}"
     key = key or "(top level)"
     if first["type"] == "extra_forbidden":
         missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == first["loc"][:-1]]
@@ -90,7 +84,6 @@ def describe(error, path: object) -> str:
         return f"{path}: {key}: unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
     if first["type"] == "missing":
         return f"{path}: {key}: missing"
-    message = first["msg"].removeprefix("Value error, ")
     return f"{path}: {key}: {message} (got {shorten(first['input'])})"
 
 
@@ -120,10 +113,8 @@ def machine_memory() -> int:
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
 
 
-def os_error_line(exc: OSError) -> str:
-    where = f"{os.fsdecode(exc.filename)}: " if exc.filename else ""
-    full = " (disk full)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-    return f"{where}{exc.strerror or exc}{full}"
+def os_reason(exc: OSError) -> str:
+    return f"{exc.strerror or exc}{' (disk full)' if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ''}"
 
 
 _URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
@@ -160,13 +151,8 @@ def restore_hint() -> str:
             return ""
         spec = yaml.load(Path(root, "dvc.yaml"))["stages"][stage]
         entries = [entry for kind in ("outs", "metrics", "plots") for entry in spec.get(kind) or ()]
-        in_git = [
-            path
-            for entry in entries
-            if isinstance(entry, dict)
-            for path, options in entry.items()
-            if not (options or {}).get("cache", True)
-        ]
+        dicts = [entry for entry in entries if isinstance(entry, dict)]
+        in_git = [path for entry in dicts for path, options in entry.items() if not (options or {}).get("cache", True)]
     except Exception:  # no readable dvc.lock or dvc.yaml: nothing to say
         return ""
     git = f", `git checkout {' '.join(in_git)}` the committed ones git keeps" if in_git else ""
@@ -180,17 +166,16 @@ def run(main: Callable[[], None]) -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main()
-    except PipelineError as exc:
+    except (PipelineError, OSError) as exc:
+        if isinstance(exc, OSError):  # what imdb_rnn.runtime.outputs did not name (a cache, a log)
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            exc = PipelineError(f"{os.fsdecode(exc.filename)}: {os_reason(exc)}" if exc.filename else os_reason(exc))
         print(f"error: {one_line(redact(str(exc)))}{restore_hint()}", file=sys.stderr)
         if exc.exit_at_once:  # every `with` block has unwound: the run ended FAILED, temp files gone
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(1)
-        sys.exit(1)
-    except OSError as exc:  # what imdb_rnn.runtime.outputs did not name (a cache, a log), still one line
-        if exc.errno not in WRITE_ERRNOS:
-            raise
-        print(f"error: {one_line(redact(os_error_line(exc)))}{restore_hint()}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT

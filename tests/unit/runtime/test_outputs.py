@@ -100,8 +100,8 @@ def test_what_a_killed_writer_left_is_removed_by_the_next_writer_there(tmp_path)
     result = subprocess.run([sys.executable, "-c", killed], cwd=tmp_path, env=command_env(), capture_output=True)
     assert result.returncode == -9, result.stderr
     assert [len(os.listdir(tmp_path / folder)) for folder in ("metrics", "raw")] == [1, 1]  # left behind
-    alive = tmp_path / "raw" / f".unlabeled.parquet.tmp-{os.getpid()}-abc.parquet"
-    alive.write_bytes(b"being written")
+    alive = tmp_path / "raw" / f".staged-{os.getpid()}-abc"
+    alive.mkdir()
     with staged_outputs(tmp_path / "metrics/eval.json") as (staged,):
         staged.write_text("{}")
     write_text_atomic(tmp_path / "raw/reviews.parquet", "whole")
