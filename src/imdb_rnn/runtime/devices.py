@@ -27,12 +27,9 @@ COLLECTIVE_TIMEOUT_S = 300
 
 def use_backend(name: str, seed: int) -> None:
     """Select the Keras backend (before Keras is first imported) and make training repeatable."""
-    choose_backend(name, "train.backend")
-    import keras
-
-    if keras.backend.backend() != name:
-        raise PipelineError(f"train.backend: Keras was already loaded with {keras.backend.backend()!r}")
+    choose_backend(name, "train.backend")  # refuses a process already running Keras on another backend
     if name == "tensorflow":
+        import keras
         import tensorflow as tf
 
         keras.utils.set_random_seed(seed)
@@ -42,8 +39,8 @@ def use_backend(name: str, seed: int) -> None:
 
 
 def prepare_devices(params: TrainParams) -> None:
-    """Before the backend starts (use_backend): split the CPU into TRAIN_CPU_DEVICES=N logical
-    devices, to try `mirrored` without GPUs (this can only be done before the backend starts)."""
+    """Before the backend starts (use_backend), the only time it can be done: split the CPU into
+    TRAIN_CPU_DEVICES=N logical devices, to try `mirrored` without GPUs."""
     count = os.environ.get(CPU_DEVICES_ENV)
     if not count:
         return
@@ -156,23 +153,19 @@ class Placement:
     def barrier(self) -> None:
         """Every worker waits here for all the others (once all have saved): the chief, which hosts
         TensorFlow's coordination service, leaves last, so no worker loses it while finishing."""
-        if self.strategy is None:
-            return
-        import tensorflow as tf
+        if self.strategy is not None:
+            import tensorflow as tf
 
-        with self.peers_watched():
-            self.strategy.reduce("SUM", tf.constant(1.0), axis=None)
+            with self.peers_watched():
+                self.strategy.reduce("SUM", tf.constant(1.0), axis=None)
 
     @contextlib.contextmanager
     def peers_watched(self):
         """Collective errors (a worker died, or stopped answering) as one line naming the worker."""
-        if self.cluster.workers == 1:
-            yield
-            return
         try:
             yield
         except Exception as exc:
-            if not _is_collective_error(exc):
+            if self.cluster.workers == 1 or not _is_collective_error(exc):
                 raise
             error = PipelineError(
                 f"train.distribute: multi_worker: {self._lost_peer(str(exc))} stopped responding, "
@@ -186,16 +179,16 @@ class Placement:
     def _lost_peer(self, message: str) -> str:
         """The worker that is gone: the one the error names, the only other one, or the one whose
         port is closed."""
+        tasks, addresses = self.cluster.tasks, self.cluster.addresses
         for job, index in re.findall(r"/job:(chief|worker)/replica:\d+/task:(\d+)", message):
-            rank = self.cluster.tasks.index((job, int(index))) if (job, int(index)) in self.cluster.tasks else None
-            if rank is not None and rank != self.cluster.rank:
-                return self.cluster.name(rank)
+            if (job, int(index)) in tasks and tasks.index((job, int(index))) != self.cluster.rank:
+                return self.cluster.name(tasks.index((job, int(index))))
         others = [rank for rank in range(self.cluster.workers) if rank != self.cluster.rank]
         if len(others) == 1:
             return self.cluster.name(others[0])
         # Every TensorFlow worker listens on its address; of JAX's, only the coordinator (rank 0).
         for rank in others if self.strategy is not None else [0]:
-            if rank in others and rank < len(self.cluster.addresses) and not _listening(self.cluster.addresses[rank]):
+            if rank in others and rank < len(addresses) and not _listening(addresses[rank]):
                 return self.cluster.name(rank)
         return "another worker"
 
@@ -206,17 +199,8 @@ def _is_collective_error(exc: Exception) -> bool:
     if os.environ.get("KERAS_BACKEND") == "tensorflow":
         import tensorflow as tf
 
-        return isinstance(
-            exc,
-            (
-                tf.errors.UnavailableError,
-                tf.errors.DeadlineExceededError,
-                tf.errors.CancelledError,
-                tf.errors.InternalError,
-                tf.errors.FailedPreconditionError,
-                tf.errors.AbortedError,
-            ),
-        )
+        kinds = ("Unavailable", "DeadlineExceeded", "Cancelled", "Internal", "FailedPrecondition", "Aborted")
+        return isinstance(exc, tuple(getattr(tf.errors, f"{kind}Error") for kind in kinds))
     import jax
 
     return isinstance(exc, jax.errors.JaxRuntimeError) or (isinstance(exc, ValueError) and "Gloo" in str(exc))
@@ -241,8 +225,10 @@ def distribution(params: TrainParams, cluster: Cluster = Cluster()) -> Placement
     if params.backend == "tensorflow":
         import tensorflow as tf
 
-        if params.distribute == "multi_worker":
-            strategy = _multi_worker_strategy(cluster)
+        if params.distribute == "multi_worker":  # from TF_CONFIG; no collective waits forever
+            keras_patches.average_scalar_logs_over_workers()
+            options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S)
+            strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         else:
             devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
             strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
@@ -259,23 +245,11 @@ def distribution(params: TrainParams, cluster: Cluster = Cluster()) -> Placement
         # process); JAX's CPU collectives between processes go over Gloo.
         keras.distribution.initialize()
     devices = keras.distribution.list_devices()  # every process's devices
-    data_parallel = keras.distribution.DataParallel(devices=devices)
-    if params.distribute == "multi_worker":
-        # Each process feeds its own slice of the arrays (Placement.shard): Keras would otherwise
-        # want a tf.data pipeline to shard.
-        data_parallel.auto_shard_dataset = False
-    # For the whole process: building the model places its variables, fit() shards each batch.
-    keras.distribution.set_distribution(data_parallel)
+    # For the whole process: building the model places its variables, fit() shards each batch. With
+    # several processes, each feeds its own slice (Placement.shard): Keras would want a tf.data pipeline.
+    shard = params.distribute != "multi_worker"
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=shard))
     return Placement(contextlib.nullcontext(), _replicas(params, len(devices)), cluster)
-
-
-def _multi_worker_strategy(cluster: Cluster):
-    """MultiWorkerMirroredStrategy from TF_CONFIG; no collective waits forever."""
-    import tensorflow as tf
-
-    keras_patches.average_scalar_logs_over_workers()
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
 def _replicas(params: TrainParams, count: int) -> int:
