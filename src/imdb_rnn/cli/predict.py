@@ -26,7 +26,6 @@ DEFAULT_VOCABULARY = Path("data/padded/vocab.json")
 # About 50,000 reviews of IMDB's average length: /dev/zero or an endless pipe is refused at this size,
 # not read until the kernel kills the process (22 GB).
 MAX_INPUT_BYTES = 64 << 20
-TOO_LARGE = "label the reviews in several calls"
 
 
 def parse_lines(data: bytes, source: str) -> list[str]:
@@ -54,26 +53,25 @@ def parse_lines(data: bytes, source: str) -> list[str]:
 def read_reviews(arguments: list[str], file: Path | None) -> list[str]:
     if arguments and file:
         raise PipelineError("give reviews as arguments or with --file, not both")
-    if arguments:
-        for number, text in enumerate(arguments, start=1):
-            if problem := review_problem(text):
-                raise PipelineError(f"argument {number}: {problem}")
-            try:  # bytes that are not UTF-8 reach sys.argv as lone surrogates (surrogateescape)
-                text.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                byte = os.fsencode(text[exc.start])[0]
-                raise PipelineError(
-                    f"argument {number}: not valid UTF-8 (byte {byte:#04x} at character {exc.start + 1})"
-                ) from None
-        return arguments
-    if file:
-        return parse_lines(read_bounded(file, MAX_INPUT_BYTES, file, TOO_LARGE), str(file))
-    return parse_lines(read_bounded(sys.stdin.buffer, MAX_INPUT_BYTES, "standard input", TOO_LARGE), "standard input")
+    if not arguments:
+        source = file or sys.stdin.buffer
+        name = str(file or "standard input")
+        return parse_lines(read_bounded(source, MAX_INPUT_BYTES, name, "label the reviews in several calls"), name)
+    for number, text in enumerate(arguments, start=1):
+        if problem := review_problem(text):
+            raise PipelineError(f"argument {number}: {problem}")
+        try:  # bytes that are not UTF-8 reach sys.argv as lone surrogates (surrogateescape)
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = os.fsencode(text[exc.start])[0]
+            raise PipelineError(
+                f"argument {number}: not valid UTF-8 (byte {byte:#04x} at character {exc.start + 1})"
+            ) from None
+    return arguments
 
 
 def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int | None):
-    """The model and vocabulary the pipeline last produced, with its backend and threshold; and what to
-    call them."""
+    """The model and vocabulary the pipeline last produced, with its backend and threshold; and their name."""
     from imdb_rnn.serving.classifier import BATCH_SIZE, SentimentClassifier
 
     params = load_params()
@@ -88,8 +86,7 @@ def pipeline_classifier(model_path: Path, vocabulary_path: Path, batch_size: int
 
 
 def mlflow_model(uri: str):
-    """Any MLflow model URI (models:/name/version, runs:/id/model, a local folder) of the raw-text model,
-    and the URI."""
+    """Any MLflow model URI (models:/name/version, runs:/id/model, a folder) of the raw-text model; and the URI."""
     import pandas as pd
 
     from imdb_rnn.tracking import registry
@@ -124,13 +121,9 @@ def main() -> None:
         help="an MLflow model URI instead of the pipeline's current model: models:/imdb-sentiment-rnn@champion",
     )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"Keras model (default {DEFAULT_MODEL})")
+    parser.add_argument("--vocab", type=Path, default=DEFAULT_VOCABULARY, help=f"default {DEFAULT_VOCABULARY}")
     parser.add_argument(
-        "--vocab", type=Path, default=DEFAULT_VOCABULARY, help=f"vocabulary (default {DEFAULT_VOCABULARY})"
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=positive_int,
-        help="reviews per model call (default: imdb_rnn.serving.classifier.BATCH_SIZE)",
+        "--batch-size", type=positive_int, help="reviews per model call (default: classifier.BATCH_SIZE)"
     )
     args = parser.parse_args()
     if args.model_uri is not None and not args.model_uri.strip():
@@ -145,16 +138,9 @@ def main() -> None:
     print(f"model: {answering}", file=sys.stderr)  # the workspace's model need not be the served one
     # known_words: a model registered before this column existed does not return it.
     known = result["known_words"] if "known_words" in result else [None] * len(result)
-    sys.stdout.write(
-        "".join(
-            json.dumps(
-                {"label": int(label), "probability": round(float(probability), 6)}
-                | ({} if words is None else {"known_words": int(words)})
-            )
-            + "\n"
-            for label, probability, words in zip(result["label"], result["probability"], known, strict=False)
-        )
-    )
+    for label, probability, words in zip(result["label"], result["probability"], known, strict=True):
+        row = {"label": int(label), "probability": round(float(probability), 6)}
+        print(json.dumps(row if words is None else row | {"known_words": int(words)}))
     blind = [str(number) for number, words in enumerate(known, start=1) if words == 0]
     if blind:  # answered all the same (the label of an empty review), but not silently
         print(

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 import sys
-import tempfile
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.errors import PipelineError, run
 from imdb_rnn.runtime.outputs import write_text_atomic
-from imdb_rnn.runtime.params import PARAMS_FILE, load_params, read_params_file
+from imdb_rnn.runtime.params import PARAMS_FILE, read_params_file, validate
 
 
 def merge(target: dict, changes: dict, prefix: str = "") -> None:
@@ -37,13 +36,7 @@ def apply_preset(preset: Path, params_path: Path) -> None:
     merge(params, changes)
     text = io.StringIO()
     yaml.dump(params, text)
-    with tempfile.TemporaryDirectory() as scratch:  # validate before params.yaml changes
-        candidate = Path(scratch) / params_path.name
-        candidate.write_text(text.getvalue(), encoding="utf-8")
-        try:
-            load_params(candidate)
-        except PipelineError as exc:
-            raise PipelineError(f"{preset}: {str(exc).removeprefix(str(candidate) + ': ')}") from None
+    validate(YAML(typ="safe", pure=True).load(text.getvalue()), preset)  # as a stage will read it, before it changes
     write_text_atomic(params_path, text.getvalue())
 
 

@@ -59,11 +59,13 @@ def _versus(metrics: dict[str, float], baseline: str) -> str:
     return f"{metrics['compare.difference']:+.4f} [{low:+.4f}, {high:+.4f}] vs {baseline}, p {shown_p}{noise}"
 
 
-def _measured(run_) -> str:
+def _row(name: str, metrics: dict[str, float], versus: str, minutes: str, run_) -> tuple[float, str]:
+    """(val accuracy, table row); `run_` is the one whose date and commit the row names."""
     date = datetime.datetime.fromtimestamp(run_.info.start_time / 1000, datetime.UTC).strftime("%Y-%m-%d")
     commit = run_.data.tags.get("git_commit", "no commit")[:7]
     dirty = " (uncommitted changes)" if run_.data.tags.get("git_dirty") == "true" else ""
-    return f"{date}, {commit}{dirty}"
+    cells = [name, *(_accuracy(metrics, split) for split in ("val", "test", "test_short")), versus, minutes]
+    return metrics["val.accuracy"], "| " + " | ".join([*cells, f"{date}, {commit}{dirty}"]) + " |"
 
 
 def store_rows(uri: str) -> list[tuple[float, str]]:
@@ -75,19 +77,15 @@ def store_rows(uri: str) -> list[tuple[float, str]]:
     model = next((r for r in runs if "val.accuracy" in r.data.metrics and "role" not in r.data.tags), None)
     if model is None:
         raise PipelineError(f"{tracking.redact(uri)}: no evaluated model run")
-    rows = []
     training = client.get_run(model.data.tags.get("training_run_id", model.info.run_id))
     preset = preset_of(training.data.params)
     name = f"`{preset}` preset ({training.info.run_name})" if preset else training.info.run_name
     seconds = sum(m.value for m in client.get_metric_history(training.info.run_id, "epoch_seconds"))
-    baseline_name = baseline.info.run_name if baseline else "no baseline"
-    cells = [name, *(_accuracy(model.data.metrics, s) for s in ("val", "test", "test_short"))]
-    cells += [_versus(model.data.metrics, baseline_name), f"train {seconds / 60:.1f}", _measured(training)]
-    rows.append((model.data.metrics["val.accuracy"], "| " + " | ".join(cells) + " |"))
+    versus = _versus(model.data.metrics, baseline.info.run_name if baseline else "no baseline")
+    rows = [_row(name, model.data.metrics, versus, f"train {seconds / 60:.1f}", training)]
     if baseline:
-        cells = [baseline.info.run_name, *(_accuracy(baseline.data.metrics, s) for s in ("val", "test", "test_short"))]
-        cells += ["—", f"fit {baseline.data.metrics.get('fit_seconds', 0) / 60:.1f}", _measured(baseline)]
-        rows.append((baseline.data.metrics["val.accuracy"], "| " + " | ".join(cells) + " |"))
+        minutes = f"fit {baseline.data.metrics.get('fit_seconds', 0) / 60:.1f}"
+        rows.append(_row(baseline.info.run_name, baseline.data.metrics, "—", minutes, baseline))
     return rows
 
 

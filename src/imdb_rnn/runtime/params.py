@@ -86,19 +86,13 @@ class TrainParams(_Section):
     batch_size: int = Field(gt=0)
     early_stopping: int = Field(ge=0, description="patience in epochs on val_loss; 0 = off")
     buckets: int = Field(ge=0, le=64, description="with mask_padding: batches cut to one of this many lengths; 0 = off")
-    unlabeled_weight: float = Field(
-        ge=0, le=1, description="loss weight of each teacher-labeled unlabeled review; 0 = unused"
-    )
-    adversarial: float = Field(
-        ge=0, le=10, description="adversarial embedding perturbation, in word-vector lengths; 0 = off"
-    )
+    unlabeled_weight: float = Field(ge=0, le=1, description="loss weight of each teacher-labeled review; 0 = unused")
+    adversarial: float = Field(ge=0, le=10, description="embedding perturbation, in word-vector lengths; 0 = off")
     seed: int = Field(ge=0, le=MAX_SEED)
     distribute: Literal["none", "mirrored", "multi_worker"]
-    init: Literal["none", "pretrained", "region"] = Field(
-        default="none",
-        description="none: random | pretrained: embedding and recurrent layers start from the pretrain "
-        "stage's | region: its frozen states are extra inputs beside the classifier's embedding",
-    )
+    # none: random | pretrained: embedding and recurrent layers start from the pretrain stage's |
+    # region: its frozen states are extra inputs beside the classifier's embedding
+    init: Literal["none", "pretrained", "region"] = "none"
 
 
 class BaselineParams(_Section):
@@ -167,11 +161,7 @@ def registered_model_name_problem(name: str) -> str | None:
 
 
 class MlflowParams(_Section):
-    experiment_name: str = Field(
-        min_length=1,
-        max_length=MAX_EXPERIMENT_NAME_LENGTH,
-        description=f"MLflow experiment names are at most {MAX_EXPERIMENT_NAME_LENGTH} characters",
-    )
+    experiment_name: str = Field(min_length=1, max_length=MAX_EXPERIMENT_NAME_LENGTH)
     registered_model_name: str = Field(min_length=1)
     # evaluate moves the registry's `champion` alias: best_val, only to a version better on validation
     # (strictly: ties keep the champion) | always | never (imdb_rnn.tracking.promotion)
@@ -348,11 +338,16 @@ def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> 
     reads or writes anything, so no stage's outputs are lost to a later stage's typo.
     With `keys` (a stage's `params:` in dvc.yaml: "train", "mlflow.experiment_name"), only those
     can be read: a stage reading a value DVC does not track for it fails (AttributeError) in the tests."""
-    try:
-        params = Params.model_validate(read_params_file(path))
-    except ValidationError as exc:
-        raise PipelineError(describe(exc, path)) from None
+    params = validate(read_params_file(path), path)
     return params if keys is None else _only(params, keys)
+
+
+def validate(data: dict, source: object) -> Params:
+    """`data` as Params, or one line naming `source` (the file it comes from) and the key."""
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        raise PipelineError(describe(exc, source)) from None
 
 
 def _only(params: Params, keys: Sequence[str]) -> Params:
