@@ -15,8 +15,7 @@ def main() -> None:
     print(f"{path}: ok")
 
 
-def cli() -> None:
-    """The console script `imdb-params` (also `python -m imdb_rnn.cli.check_params`)."""
+def cli() -> None:  # the console script
     run(main)
 
 

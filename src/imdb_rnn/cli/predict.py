@@ -150,8 +150,7 @@ def main() -> None:
         )
 
 
-def cli() -> None:
-    """The console script `imdb-predict` (also `python -m imdb_rnn.cli.predict`)."""
+def cli() -> None:  # the console script
     run(main)
 
 

@@ -49,8 +49,7 @@ def main() -> None:
     print(f"{params_path}: {preset} applied")
 
 
-def cli() -> None:
-    """The console script `imdb-preset` (also `python -m imdb_rnn.cli.preset`)."""
+def cli() -> None:  # the console script
     run(main)
 
 

@@ -25,8 +25,7 @@ def main() -> None:
         print(promotion.pin(name, sys.argv[1].strip()))
 
 
-def cli() -> None:
-    """The console script `imdb-promote` (also `python -m imdb_rnn.cli.promote`)."""
+def cli() -> None:  # the console script
     run(main)
 
 

@@ -123,8 +123,7 @@ def main() -> None:
         print(text)
 
 
-def cli() -> None:
-    """The console script `imdb-results` (also `python -m imdb_rnn.cli.results`)."""
+def cli() -> None:  # the console script
     run(main)
 
 

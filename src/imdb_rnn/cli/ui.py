@@ -55,8 +55,7 @@ def main() -> None:
     )
 
 
-def cli() -> None:
-    """The console script `imdb-ui` (also `python -m imdb_rnn.cli.ui`)."""
+def cli() -> None:  # the console script
     run(main)
 
 

@@ -91,22 +91,18 @@ def cluster(params: TrainParams) -> Cluster:
         raise PipelineError(
             f"train.distribute: multi_worker on {params.backend} needs {', '.join(missing)} set on every host"
         )
-    if params.backend == "tensorflow":
-        return _tf_config_cluster(os.environ["TF_CONFIG"])
-    count, rank = os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"], os.environ["KERAS_DISTRIBUTION_PROCESS_ID"]
-    if not (count.isdigit() and rank.isdigit() and int(rank) < int(count)):
-        raise PipelineError(
-            "KERAS_DISTRIBUTION_NUM_PROCESSES / KERAS_DISTRIBUTION_PROCESS_ID: expected N >= 1 and "
-            f"a process id from 0 to N-1 (got {count!r} / {rank!r})"
-        )
-    return Cluster(int(count), int(rank), tuple(os.environ["KERAS_DISTRIBUTION_JOB_ADDRESSES"].split(",")))
-
-
-def _tf_config_cluster(text: str) -> Cluster:
-    """TF_CONFIG's cluster, ranked as MultiWorkerMirroredStrategy ranks it: the `chief` task if there
-    is one, then the `worker` tasks in order; without a chief, worker 0 is the chief."""
+    if params.backend == "jax":
+        count, rank = os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"], os.environ["KERAS_DISTRIBUTION_PROCESS_ID"]
+        if not (count.isdigit() and rank.isdigit() and int(rank) < int(count)):
+            raise PipelineError(
+                "KERAS_DISTRIBUTION_NUM_PROCESSES / KERAS_DISTRIBUTION_PROCESS_ID: expected N >= 1 and "
+                f"a process id from 0 to N-1 (got {count!r} / {rank!r})"
+            )
+        return Cluster(int(count), int(rank), tuple(os.environ["KERAS_DISTRIBUTION_JOB_ADDRESSES"].split(",")))
+    # Ranked as MultiWorkerMirroredStrategy ranks TF_CONFIG's tasks: the `chief` task if there is one, then
+    # the `worker` tasks in order; without a chief, worker 0 is the chief.
     try:
-        config = json.loads(text)
+        config = json.loads(os.environ["TF_CONFIG"])
         jobs = config["cluster"]
         task_type, index = config["task"]["type"], int(config["task"]["index"])
         order = [(job, i) for job in ("chief", "worker") for i in range(len(jobs.get(job, [])))]

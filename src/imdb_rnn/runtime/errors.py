@@ -1,6 +1,5 @@
-"""How every stage runs and fails: one-line errors (values shortened, credentials redacted, OS write
-errors named), clean interrupts, bounded reads and sizes checked against memory; and the one choice
-of the Keras backend every entry point makes."""
+"""How every stage runs and fails: one-line errors (values shortened, credentials redacted, OS write errors
+named), clean interrupts, bounded reads and memory checks; and the one Keras backend choice of every entry point."""
 
 from __future__ import annotations
 
@@ -88,9 +87,8 @@ def describe(error, path: object) -> str:
 
 
 def read_bounded(source: Path | BinaryIO, limit: int, name: object, what: str) -> bytes:
-    """All of a file or stream (standard input) if it holds at most `limit` bytes, else one line saying
-    it is larger, and `what` it cannot be: /dev/zero or an endless pipe is refused after `limit`
-    bytes, not read until the kernel kills the process."""
+    """All of a file or stream if it holds at most `limit` bytes, else one line saying so and `what` it cannot
+    be: /dev/zero or an endless pipe is refused after `limit` bytes, not read until the kernel kills us."""
     try:
         with source.open("rb") if isinstance(source, Path) else contextlib.nullcontext(source) as stream:
             data = stream.read(limit + 1)
@@ -103,8 +101,7 @@ def read_bounded(source: Path | BinaryIO, limit: int, name: object, what: str) -
 
 
 def machine_memory() -> int:
-    """This machine's physical memory in bytes: what a size read from a file is checked against before
-    it is allocated (params.yaml's memory estimate, a vocabulary's max_len)."""
+    """Physical memory in bytes, which sizes read from a file are checked against before they are allocated."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
@@ -121,9 +118,8 @@ _URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
 
 
 def redact(text: str) -> str:
-    """Text with the user:password of any URL in it hidden: credentials never reach a message.
-    The one redaction of the project (also `imdb_rnn.tracking.store.redact`): every stage's error line
-    and every answer of the served model pass through it."""
+    """Text with the user:password of any URL hidden: the project's one redaction (also tracking.store.redact),
+    which every stage's error line and every answer of the served model pass through."""
     return _URL_CREDENTIALS.sub("//***@", text)
 
 
@@ -137,9 +133,8 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 
 def restore_hint() -> str:
-    """Under `dvc repro` (which sets DVC_STAGE and DVC_ROOT), how to bring back the outputs DVC deleted
-    before running the stage: its last run's are in DVC's cache (those `cache: false` keeps in git,
-    in git), as dvc.lock records them; '' for a stage dvc.lock does not know, or outside DVC."""
+    """Under `dvc repro` (DVC_STAGE, DVC_ROOT set), how to bring back the outputs DVC deleted before the stage
+    ran, from DVC's cache (or git, `cache: false`); '' for a stage dvc.lock does not know, or outside DVC."""
     stage, root = os.environ.get("DVC_STAGE"), os.environ.get("DVC_ROOT")
     if not stage or not root or ":" in stage:  # a stage of another dvc.yaml than the root's
         return ""
@@ -160,9 +155,8 @@ def restore_hint() -> str:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Entry point of every stage: a PipelineError becomes one line on stderr and exit 1;
-    SIGINT or SIGTERM stops the stage cleanly with exit 130 or 143, as a shell reports them.
-    Under `dvc repro`, the line ends saying how to bring back the outputs DVC deleted (restore_hint)."""
+    """Entry point of every stage: a PipelineError becomes one line on stderr (ending with restore_hint) and
+    exit 1; SIGINT or SIGTERM stops the stage cleanly with exit 130 or 143, as a shell reports them."""
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main()

@@ -52,11 +52,6 @@ def _is_full(folder: Path) -> bool:
     return stats.f_bavail == 0 or stats.f_favail == 0
 
 
-def _is_written(temp: Path, output: Path) -> bool:
-    """A temp file standing for `output` that exists (is being written)."""
-    return temp != output and temp.name == output.name and temp.is_file()
-
-
 def write_error(exc: OSError, places: dict[Path, Path]) -> PipelineError | None:
     """`exc` as one line naming the output it concerns, or None if it concerns no output. `places`
     maps the temp paths being written (files or folders) to the outputs they stand for."""
@@ -72,7 +67,8 @@ def write_error(exc: OSError, places: dict[Path, Path]) -> PipelineError | None:
         if exc.errno not in WRITE_ERRNOS:
             return None
         # No file named (a write to an open file): the output last written to, else the folder(s).
-        written = [(temp.stat().st_mtime_ns, output) for temp, output in places.items() if _is_written(temp, output)]
+        staged = [(temp, output) for temp, output in places.items() if temp != output and temp.name == output.name]
+        written = [(temp.stat().st_mtime_ns, output) for temp, output in staged if temp.is_file()]
         outputs = list(dict.fromkeys(places.values()))
         if name is not None:
             target = name
