@@ -218,37 +218,31 @@ def distribution(params: TrainParams, cluster: Cluster = Cluster()) -> Placement
     jax.distributed across hosts) on JAX."""
     if params.distribute == "none":
         return Placement(contextlib.nullcontext(), 1, cluster)
+    multi = params.distribute == "multi_worker"
     if params.backend == "tensorflow":
         import tensorflow as tf
 
-        if params.distribute == "multi_worker":  # from TF_CONFIG; no collective waits forever
+        if multi:  # from TF_CONFIG; no collective waits forever
             keras_patches.average_scalar_logs_over_workers()
             options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S)
             strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         else:
             devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
             strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
-        return Placement(
-            strategy.scope(),
-            _replicas(params, strategy.num_replicas_in_sync),
-            cluster,
-            strategy if params.distribute == "multi_worker" else None,
-        )
-    import keras
+        scope, replicas = strategy.scope(), strategy.num_replicas_in_sync
+    else:
+        import keras
 
-    if params.distribute == "multi_worker":
-        # jax.distributed from the KERAS_DISTRIBUTION_* variables (waits up to 5 minutes for every
-        # process); JAX's CPU collectives between processes go over Gloo.
-        keras.distribution.initialize()
-    devices = keras.distribution.list_devices()  # every process's devices
-    # For the whole process: building the model places its variables, fit() shards each batch. With
-    # several processes, each feeds its own slice (Placement.shard): Keras would want a tf.data pipeline.
-    shard = params.distribute != "multi_worker"
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=shard))
-    return Placement(contextlib.nullcontext(), _replicas(params, len(devices)), cluster)
-
-
-def _replicas(params: TrainParams, count: int) -> int:
-    if params.batch_size % count:
-        raise PipelineError(f"train.batch_size: {params.batch_size} does not split evenly over {count} replicas")
-    return count
+        if multi:
+            # jax.distributed from the KERAS_DISTRIBUTION_* variables (waits up to 5 minutes for every
+            # process); JAX's CPU collectives between processes go over Gloo.
+            keras.distribution.initialize()
+        devices = keras.distribution.list_devices()  # every process's devices
+        # For the whole process: building the model places its variables, fit() shards each batch. With
+        # several processes, each feeds its own slice (Placement.shard): Keras would want a tf.data pipeline.
+        data_parallel = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=not multi)
+        keras.distribution.set_distribution(data_parallel)
+        scope, replicas, strategy = contextlib.nullcontext(), len(devices), None
+    if params.batch_size % replicas:
+        raise PipelineError(f"train.batch_size: {params.batch_size} does not split evenly over {replicas} replicas")
+    return Placement(scope, replicas, cluster, strategy if multi else None)

@@ -339,7 +339,15 @@ def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> 
     With `keys` (a stage's `params:` in dvc.yaml: "train", "mlflow.experiment_name"), only those
     can be read: a stage reading a value DVC does not track for it fails (AttributeError) in the tests."""
     params = validate(read_params_file(path), path)
-    return params if keys is None else _only(params, keys)
+    if keys is None:
+        return params
+    sections: dict[str, dict[str, object]] = {}
+    for key, value in param_values(params, keys).items():
+        section, _, field = key.partition(".")
+        sections.setdefault(section, {})[field] = value
+    return Params.model_construct(
+        **{section: type(getattr(params, section)).model_construct(**kept) for section, kept in sections.items()}
+    )
 
 
 def validate(data: dict, source: object) -> Params:
@@ -348,16 +356,6 @@ def validate(data: dict, source: object) -> Params:
         return Params.model_validate(data)
     except ValidationError as exc:
         raise PipelineError(describe(exc, source)) from None
-
-
-def _only(params: Params, keys: Sequence[str]) -> Params:
-    sections: dict[str, dict[str, object]] = {}
-    for key, value in param_values(params, keys).items():
-        section, _, field = key.partition(".")
-        sections.setdefault(section, {})[field] = value
-    return Params.model_construct(
-        **{section: type(getattr(params, section)).model_construct(**kept) for section, kept in sections.items()}
-    )
 
 
 def param_values(params: Params, keys: Sequence[str]) -> dict[str, object]:
