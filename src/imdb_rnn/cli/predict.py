@@ -1,13 +1,7 @@
 """predict: label raw reviews with the pipeline's model -> one JSON object per review, in order.
 
-imdb-predict "A wonderful film." "Dull and far too long."
-imdb-predict --file reviews.txt          # one review per line
-cat reviews.txt | imdb-predict
-imdb-predict --model-uri models:/imdb-sentiment-rnn@champion "A wonderful film."   # the registry's champion
-
-Without --model-uri the workspace's last trained model answers, which need not be the champion that
-`make serve` serves: a line on standard error says which model answered.
-"""
+Reviews as arguments, in --file (one per line) or on standard input; without --model-uri the workspace's
+last trained model answers, not necessarily the served champion: stderr names it (docs/serving.md)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
 """promote: move the registry's `champion` alias by hand, to a version the rule did not choose.
 
-imdb-promote 7          # models:/imdb-sentiment-rnn@champion is now version 7 (make promote VERSION=7)
-
-The version must exist, as a version of params.yaml's mlflow.registered_model_name, in the project's
-store (MLFLOW_TRACKING_URI if set). Versions evaluate registers later compete with this one
-(imdb_rnn.tracking.promotion)."""
+`imdb-promote 7` (make promote VERSION=7): a version of mlflow.registered_model_name in the project's store
+(MLFLOW_TRACKING_URI if set); versions evaluate registers later compete with it (tracking.promotion)."""
 
 from __future__ import annotations
 

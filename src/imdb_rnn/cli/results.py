@@ -1,13 +1,8 @@
 """imdb-results: the README's results table, written from the runs in MLflow stores, not typed by hand.
 
-  imdb-results STORE [STORE ...] [--readme README.md]
-
-Each STORE is a project folder (its mlflow.db) or a tracking URI. From each: the latest evaluated
-model run and the latest baseline run, as rows with validation and test accuracy and their 95 %
-intervals, the model's paired difference from that baseline on the test reviews with McNemar's p
-("within noise" when the interval holds 0), the training minutes, the date and the commit; sorted
-by validation accuracy, where the choices are made. With --readme, the table between the README's
-two markers is replaced; else it is printed."""
+Each STORE (a project folder's mlflow.db, or a tracking URI) gives its latest evaluated model run and latest
+baseline run as rows, sorted by validation accuracy; --readme replaces the table between the README's
+markers, else it is printed (docs/tracking.md)."""
 
 from __future__ import annotations
 
