@@ -310,27 +310,23 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
         raise PipelineError(f"{path}: nested too deep: not a params file") from None
     if data is None:
         raise PipelineError(f"{path}: is empty")
-    if _count_values(data, MAX_PARAMS_VALUES) > MAX_PARAMS_VALUES:
-        raise PipelineError(
-            f"{path}: its YAML aliases (*name) expand to more than {MAX_PARAMS_VALUES:,} values: not a params file"
-        )
-    if not isinstance(data, dict):
-        raise PipelineError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
-    return data
-
-
-def _count_values(data: object, limit: int) -> int:
-    """The values in `data` with every alias expanded (a shared list counts each time it is used),
-    counted only up to just past `limit`: the time taken is bounded however far the aliases expand."""
+    # Every alias expanded (a shared list counts each time it is used), counted only up to just past the
+    # limit: the time taken is bounded however far the aliases expand.
     count, todo = 0, [data]
-    while todo and count <= limit:
+    while todo and count <= MAX_PARAMS_VALUES:
         item = todo.pop()
         count += 1
         if isinstance(item, dict):
             todo += [*item.keys(), *item.values()]
         elif isinstance(item, list | tuple | set):
             todo += item
-    return count
+    if count > MAX_PARAMS_VALUES:
+        raise PipelineError(
+            f"{path}: its YAML aliases (*name) expand to more than {MAX_PARAMS_VALUES:,} values: not a params file"
+        )
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
 
 
 def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> Params:
@@ -363,8 +359,6 @@ def param_values(params: Params, keys: Sequence[str]) -> dict[str, object]:
     values: dict[str, object] = {}
     for key in keys:
         section, _, field = key.partition(".")
-        if field:
-            values[key] = getattr(getattr(params, section), field)
-        else:
-            values.update({f"{section}.{name}": value for name, value in getattr(params, section).model_dump().items()})
+        part = getattr(params, section)
+        values |= {f"{section}.{name}": getattr(part, name) for name in ([field] if field else type(part).model_fields)}
     return values
