@@ -191,28 +191,16 @@ def memory_estimate(params: Params) -> dict[str, dict[str, int]]:
         width = directions * train.units
     weights += width + 1  # the output layer
     outputs = pad.max_len * (train.embedding_dim + train.layers * directions * train.units * gates)
-    test = 2 * params.fetch.reviews_per_folder
-    unlabeled = (
-        0 if params.unlabeled.teacher == "none" else params.unlabeled.limit or 4 * params.fetch.reviews_per_folder
-    )
+    per_folder = params.fetch.reviews_per_folder
+    test = 2 * per_folder
+    unlabeled = 0 if params.unlabeled.teacher == "none" else params.unlabeled.limit or 4 * per_folder
     trained = split.train_size + split.val_size + (split.train_size + 2 * unlabeled if train.unlabeled_weight else 0)
-
-    def ids(rows: int) -> int:
-        return rows * pad.max_len * ID_BYTES
-
+    row, weights, batch = pad.max_len * ID_BYTES, weights * FLOAT_BYTES, outputs * FLOAT_BYTES  # bytes
     return {
-        "pad": {"data": ids(max(split.train_size, split.val_size, test))},
-        "unlabeled": {"data": ids(unlabeled)},
-        "train": {
-            "data": ids(trained),
-            "weights": 4 * weights * FLOAT_BYTES,
-            "activations": 2 * train.batch_size * outputs * FLOAT_BYTES,
-        },
-        "evaluate": {
-            "data": ids(test),
-            "weights": weights * FLOAT_BYTES,
-            "activations": params.evaluate.batch_size * outputs * FLOAT_BYTES,
-        },
+        "pad": {"data": max(split.train_size, split.val_size, test) * row},
+        "unlabeled": {"data": unlabeled * row},
+        "train": {"data": trained * row, "weights": 4 * weights, "activations": 2 * train.batch_size * batch},
+        "evaluate": {"data": test * row, "weights": weights, "activations": params.evaluate.batch_size * batch},
     }
 
 
