@@ -25,9 +25,7 @@ MAX_INPUT_BYTES = 64 << 20
 def parse_lines(data: bytes, source: str) -> list[str]:
     """One review per line (a final newline is optional); an empty line or bytes that are not
     UTF-8 are refused, naming the line, rather than guessed at."""
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
+    lines = data.removesuffix(b"\n").split(b"\n") if data else []
     reviews = []
     for number, line in enumerate(lines, start=1):
         try:

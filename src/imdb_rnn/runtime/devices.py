@@ -47,9 +47,8 @@ def prepare_devices(params: TrainParams) -> None:
     if not count.isdigit() or int(count) < 1:
         raise PipelineError(f"{CPU_DEVICES_ENV}: expected a number of devices >= 1 (got {count!r})")
     if params.backend == "jax":
-        os.environ["XLA_FLAGS"] = (
-            f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}".strip()
-        )
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
         # XLA's CPU client has one thread per core; each device waiting in the RNN's per-step
         # gradient all-reduce holds one, so with as many devices as cores training deadlocks
         # (seen on 2 cores). Spare threads avoid it.
@@ -81,9 +80,8 @@ class Cluster:
 
 
 def cluster(params: TrainParams) -> Cluster:
-    """This process's place in the cluster, read from the environment before anything starts (the
-    chief must know it is the chief before it opens the MLflow store). One line if the settings
-    are missing or malformed."""
+    """This process's place in the cluster, from the environment before anything starts (the chief must
+    know it is the chief before it opens the MLflow store); one line if the settings are missing or malformed."""
     if params.distribute != "multi_worker":
         return Cluster()
     missing = [name for name in CLUSTER_ENV[params.backend] if name not in os.environ]
@@ -212,10 +210,9 @@ def _listening(address: str) -> bool:
 
 
 def distribution(params: TrainParams, cluster: Cluster = Cluster()) -> Placement:
-    """Where to train: `none` one device; `mirrored` a replica on every local GPU (else every CPU
-    device) with gradients averaged; `multi_worker` the same across processes and hosts. Each
-    backend's own engine: tf.distribute on TensorFlow, keras.distribution (DataParallel,
-    jax.distributed across hosts) on JAX."""
+    """Where to train: `none` one device; `mirrored` a replica on every local GPU (else every CPU device),
+    gradients averaged; `multi_worker` the same across processes and hosts. Each backend's own engine:
+    tf.distribute on TensorFlow, keras.distribution (DataParallel, jax.distributed) on JAX."""
     if params.distribute == "none":
         return Placement(contextlib.nullcontext(), 1, cluster)
     multi = params.distribute == "multi_worker"

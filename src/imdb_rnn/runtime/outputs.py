@@ -84,11 +84,9 @@ def write_error(exc: OSError, places: dict[Path, Path]) -> PipelineError | None:
 
 @contextlib.contextmanager
 def staged_outputs(*targets: Path | str) -> Iterator[list[Path]]:
-    """Temp paths for `targets`, with the targets' own names (MLflow logs a file under its name), in
-    a temp folder beside each; they replace the targets only if the whole block succeeds. A stage
-    writes its outputs there and does its MLflow work (which can fail: a store gone, a full disk)
-    in the block, so a failed stage leaves no new outputs DVC would take as its result (run by hand, it
-    leaves the old ones; under `dvc repro`, DVC removed them before: see errors.restore_hint)."""
+    """Temp paths for `targets` with their own names (MLflow logs a file under its name), in a temp folder
+    beside each, replacing them only if the whole block succeeds: a stage does its MLflow work (which can
+    fail) in the block too, so a failed stage leaves no new outputs DVC would take as its result."""
     targets = [Path(target) for target in targets]
     folders: dict[Path, Path] = {}
     places = {target: target for target in targets}

@@ -145,9 +145,8 @@ MAX_EXPERIMENT_NAME_LENGTH = 500
 
 
 def registered_model_name_problem(name: str) -> str | None:
-    """Why MLflow's registry would refuse `name`, or None: its own rule (mlflow.utils.validation.
-    _validate_model_name, copied so that checking params does not import MLflow; a test compares
-    the two): not blank, no '/' or ':', and the same name once normalised as a path."""
+    """Why MLflow's registry would refuse `name`, or None: mlflow.utils.validation._validate_model_name's rule,
+    copied so that checking params does not import MLflow (a test compares the two)."""
     if not name.strip():
         return "must not be blank"
     if "/" in name or ":" in name:
@@ -318,9 +317,8 @@ def read_params_file(path: Path = PARAMS_FILE) -> dict:
 
 
 def load_params(path: Path = PARAMS_FILE, keys: Sequence[str] | None = None) -> Params:
-    """The whole params file, validated: a stage refuses bad params anywhere before it
-    reads or writes anything, so no stage's outputs are lost to a later stage's typo.
-    With `keys` (a stage's `params:` in dvc.yaml: "train", "mlflow.experiment_name"), only those
+    """The whole params file, validated: a stage refuses bad params anywhere before it reads or writes
+    anything. With `keys` (a stage's `params:` in dvc.yaml: "train", "mlflow.experiment_name"), only those
     can be read: a stage reading a value DVC does not track for it fails (AttributeError) in the tests."""
     params = validate(read_params_file(path), path)
     if keys is None:
