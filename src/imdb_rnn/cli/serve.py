@@ -1,8 +1,5 @@
 """serve (`make serve`): a registered model over HTTP on 127.0.0.1, MLflow's scoring server, once the
-model is known to load: a missing model, alias or artifact folder is one line, not MLflow's traceback.
-
-python -m imdb_rnn.cli.serve models:/imdb-sentiment-rnn@champion --port 5002
-"""
+model is known to load: a missing model, alias or artifact folder is one line, not MLflow's traceback."""
 
 from __future__ import annotations
 
