@@ -108,15 +108,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reviews", nargs="*", help="reviews to label (default: --file, else standard input)")
     parser.add_argument("--file", type=Path, help="a UTF-8 text file with one review per line")
-    parser.add_argument(
-        "--model-uri",
-        help="an MLflow model URI instead of the pipeline's current model: models:/imdb-sentiment-rnn@champion",
-    )
+    parser.add_argument("--model-uri", help="an MLflow model URI to use instead: models:/imdb-sentiment-rnn@champion")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"Keras model (default {DEFAULT_MODEL})")
     parser.add_argument("--vocab", type=Path, default=DEFAULT_VOCABULARY, help=f"default {DEFAULT_VOCABULARY}")
-    parser.add_argument(
-        "--batch-size", type=positive_int, help="reviews per model call (default: classifier.BATCH_SIZE)"
-    )
+    parser.add_argument("--batch-size", type=positive_int, help="reviews per model call (default: the classifier's)")
     args = parser.parse_args()
     if args.model_uri is not None and not args.model_uri.strip():
         raise PipelineError("--model-uri: empty (give an MLflow model URI, or leave the option out)")

@@ -4,14 +4,13 @@ result is not valid."""
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.errors import PipelineError, run
-from imdb_rnn.runtime.outputs import write_text_atomic
+from imdb_rnn.runtime.outputs import atomic_path
 from imdb_rnn.runtime.params import PARAMS_FILE, read_params_file, validate
 
 
@@ -34,10 +33,10 @@ def apply_preset(preset: Path, params_path: Path) -> None:
     read_params_file(params_path)  # the project's checks first: a broken params.yaml is one line
     params = yaml.load(params_path.read_text(encoding="utf-8"))
     merge(params, changes)
-    text = io.StringIO()
-    yaml.dump(params, text)
-    validate(YAML(typ="safe", pure=True).load(text.getvalue()), preset)  # as a stage will read it, before it changes
-    write_text_atomic(params_path, text.getvalue())
+    with atomic_path(params_path) as staged:  # params.yaml changes only if the result is valid
+        with staged.open("w", encoding="utf-8") as stream:
+            yaml.dump(params, stream)
+        validate(read_params_file(staged), preset)
 
 
 def main() -> None:
