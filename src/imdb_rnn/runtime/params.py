@@ -216,7 +216,7 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _combinations_that_work(self) -> Params:
-        """Combinations that would fail in a later stage, or run but not as named."""
+        """Combinations that would fail in a later stage, or run but not as named; then the memory they need."""
         train, pretrain, init = self.train, self.pretrain, self.train.init
         if train.unlabeled_weight and self.unlabeled.teacher == "none":
             raise ValueError(
@@ -257,12 +257,7 @@ class Params(_Section):
                 "pad.padding post with train.pooling last and train.mask_padding false: the last state would be "
                 "the padding's; set train.mask_padding true or pad.padding pre"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _fits_in_memory(self) -> Params:
-        """Settings that a stage cannot fit in this machine's memory are refused now, not hours (or a
-        swap storm) later."""
+        # What a stage cannot fit in this machine's memory is refused now, not hours (or a swap storm) later.
         stage, parts = max(memory_estimate(self).items(), key=lambda item: sum(item[1].values()))
         available = machine_memory()
         if sum(parts.values()) > available:
