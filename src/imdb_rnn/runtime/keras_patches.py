@@ -5,8 +5,6 @@ it fixes the backend, which the caller chooses first."""
 
 from __future__ import annotations
 
-import contextlib
-
 WRITTEN_FOR = "3.15.1"  # the Keras version each patch below was written for and checked against
 
 
@@ -59,11 +57,12 @@ def average_scalar_logs_over_workers() -> None:
     trainer.reduce_per_replica = reduce_per_replica
 
 
-@contextlib.contextmanager
 def weights_start_at_zero():
     """While in the block, every weight is created with the "zeros" initializer: loading a model file,
     each initializer would compile on its own on JAX (seconds of a cold start) for weights the file
     replaces at once. Keras has no public switch for "the weights come from a file"."""
+    from unittest import mock
+
     import keras
 
     add_weight = keras.layers.Layer.add_weight
@@ -71,8 +70,4 @@ def weights_start_at_zero():
     def zeros_first(self, *args, **kwargs):
         return add_weight(self, *args, **{**kwargs, "initializer": "zeros"})
 
-    keras.layers.Layer.add_weight = zeros_first
-    try:
-        yield
-    finally:
-        keras.layers.Layer.add_weight = add_weight
+    return mock.patch.object(keras.layers.Layer, "add_weight", zeros_first)
