@@ -1,10 +1,7 @@
-"""Outputs written whole or not at all: a failed or interrupted stage never leaves a half-written
-output, nor (even killed) its temp files for long. (Under `dvc repro`, DVC itself deletes a stage's
-outputs before it runs: the stage's error line says how to bring them back, runtime/errors.py.)
-Hand-written: no well-kept library stages several files to replace them together after MLflow work.
-
-Also the one place where outputs failing to be written (a read-only folder, a full disk, no permission)
-become one line naming the file or folder: `staged_outputs` turns the OSErrors about them into a PipelineError."""
+"""Outputs written whole or not at all: a failed or interrupted stage never leaves a half-written output,
+nor (even killed) its temp files for long; and outputs that cannot be written (a read-only folder, a full
+disk) are one line naming the file or folder. Hand-written: no well-kept library stages several files to
+replace them together after MLflow work. (Under `dvc repro`, DVC deletes outputs first: errors.restore_hint.)"""
 
 from __future__ import annotations
 
