@@ -27,10 +27,8 @@ PLOTTED_SPLIT = "test"  # the confusion matrix and ROC curve are the test split'
 
 
 def evaluation_run(training_run_id: str, values: dict[str, object]):
-    """The run to record this evaluation in: the training run itself, unless it already holds other
-    values of these params (this stage re-ran with, say, a new threshold). MLflow params cannot
-    change, so the re-run gets a run of its own, a child of the training run. The training run,
-    resumed, keeps its status if this stage fails: it is the evaluation that failed, not the training."""
+    """The training run, resumed (its status kept if this stage fails), unless it holds other values of
+    these params (evaluate re-ran with, say, a new threshold: MLflow params cannot change): then a child run."""
     training = tracking.mlflow.get_run(training_run_id)
     if all(training.data.params.get(key, str(value)) == str(value) for key, value in values.items()):
         return tracking.resumed_run(training_run_id)
@@ -59,9 +57,9 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
 
     labels, probabilities = {}, {}
     for split in SCORED_SPLITS:
-        x, labels[split] = load_padded(data_dir / f"{split}.npz")
-        source = str(data_dir / f"{split}.npz")
-        probabilities[split] = inference.predict(model, x, padding, params.evaluate.batch_size, source)
+        path = data_dir / f"{split}.npz"
+        x, labels[split] = load_padded(path)
+        probabilities[split] = inference.predict(model, x, padding, params.evaluate.batch_size, str(path))
     report: dict[str, object] = {
         split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS
     }
@@ -70,10 +68,8 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     fpr, tpr, thresholds = roc_curve(actual, probability)
 
     values = param_values(params, PARAMS)
-    # Outputs are staged and renamed into place only once every MLflow step has succeeded: a stage
-    # that fails in MLflow (a store gone, the registry refusing) leaves no outputs that DVC would
-    # take for this run's result, so the next `dvc repro` runs it again.
-    # A version registered here is withdrawn unless every output is in place (registry.py).
+    # Outputs are renamed into place only once every MLflow step has succeeded (a failure leaves none for
+    # DVC to take as done), and a version registered here is withdrawn unless they all are.
     with (
         registry.withdrawn_unless_finished(params.mlflow.registered_model_name) as registered,
         staged_outputs(*(out_dir / name for name in OUTPUTS)) as (eval_json, confusion_csv, roc_csv),
@@ -97,9 +93,8 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                     tracking.mlflow.log_artifact(str(path))
             for path in (eval_json, confusion_csv, roc_csv):
                 tracking.mlflow.log_artifact(str(path), "metrics")
-            # The raw-text model, registered as a new version that carries its metrics; then the
-            # `champion` alias moved (or not) on validation accuracy, as mlflow.promote says.
-            info = registry.log_model(
+            # The raw-text model, registered as a new version carrying its metrics; then the alias moved (or not).
+            version = registry.log_model(
                 model_path,
                 data_dir / "vocab.json",
                 params.train.backend,
@@ -110,8 +105,7 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                 registered=registered,
             )
             accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
-            model_name, version = params.mlflow.registered_model_name, info.registered_model_version
-            print(promotion.promote(model_name, version, params.mlflow.promote, accuracies))
+            print(promotion.promote(params.mlflow.registered_model_name, version, params.mlflow.promote, accuracies))
 
 
 def main() -> None:

@@ -11,14 +11,14 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from imdb_rnn.data.text import review_problem
 from imdb_rnn.runtime.errors import PipelineError, one_line, redact, shorten
 from imdb_rnn.serving.classifier import SentimentClassifier
 
 
 class UnscorableInput(MlflowException):
-    """A request the model cannot score, answered 400 with one line and no stack trace. MLflow's
-    scoring server rewrites the message of any MlflowException to start with the whole input
-    (a DataFrame, over many lines); the first message set is kept."""
+    """A request the model cannot score: 400, one line. The first message set is kept (MLflow's scoring
+    server rewrites any MlflowException's to start with the whole input, over many lines)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message), error_code=INVALID_PARAMETER_VALUE)
@@ -44,10 +44,9 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
             backend=config.get("backend"),
             threshold=float(config.get("threshold", 0.5)),
         )
-        # A server's pauses: Keras builds its predict function on the first call (a second), and Python's
-        # full garbage collection walks every object of MLflow, Keras and JAX (~0.5 M: 0.2-1 s) now
-        # and then, stalling the requests that arrive meanwhile. Both done here, once; then what is
-        # loaded is frozen out of every later collection (they walk only what requests allocate).
+        # A server's pauses, taken here once: Keras builds its predict function on the first call (a second),
+        # and a full collection walks every object of MLflow, Keras and JAX (~0.5 M: 0.2-1 s); what is
+        # loaded is then frozen out of later collections (they walk only what requests allocate).
         self.classifier.predict(["warm up"])
         gc.collect()
         gc.freeze()
@@ -55,19 +54,13 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if "text" not in model_input:
             raise UnscorableInput(MISSING_TEXT)
-        refuse_empty_reviews(model_input["text"])
+        for row, text in enumerate(model_input["text"]):  # imdb-predict's rule: an empty review is refused
+            if isinstance(text, str) and (problem := review_problem(text)):
+                raise UnscorableInput(f"row {row}: {problem}")
         try:
             return self.classifier.predict(model_input["text"])
         except PipelineError as exc:
             raise UnscorableInput(str(exc)) from None
-
-
-def refuse_empty_reviews(texts) -> None:
-    """imdb-predict's rule, kept by the served model too: a review with no text is refused (a model
-    answers an empty review with a confident label that says nothing)."""
-    for row, text in enumerate(texts):
-        if isinstance(text, str) and not text.strip():
-            raise UnscorableInput(f"row {row}: empty review")
 
 
 # What MLflow's scoring server says of a request before the model sees it, made one line: its schema

@@ -39,9 +39,16 @@ def upstream_params(stages: tuple[str, ...], lock_file: Path = LOCK_FILE) -> dic
     locked = _locked_stages(lock_file)
     for stage in stages:
         for file_params in ((locked.get(stage) or {}).get("params") or {}).values():
-            for key, value in file_params.items():
-                if isinstance(value, dict):
-                    values.update({f"{key}.{name}": item for name, item in value.items()})
-                else:
-                    values[key] = value
+            values.update(flat(file_params))
     return values
+
+
+def flat(data: dict, prefix: str = "") -> dict[str, object]:
+    """A nested mapping's leaves, keyed "section.key" as MLflow logs params."""
+    leaves: dict[str, object] = {}
+    for key, value in (data or {}).items():
+        if isinstance(value, dict):
+            leaves.update(flat(value, f"{prefix}{key}."))
+        else:
+            leaves[f"{prefix}{key}"] = value
+    return leaves

@@ -1,24 +1,12 @@
 """The registry's `champion` alias: the version to serve (models:/<name>@champion), moved on validation
-accuracy, never on test. After registering a version, `evaluate` calls `promote`:
+accuracy, never on test, by `mlflow.promote` (best_val, always, never) or by hand (`imdb-promote`,
+`pin`); only versions scored on the same validation reviews at the same threshold (`SCOPE`) compete.
+The rules: docs/tracking.md, "The `champion` alias".
 
-- mlflow.promote: best_val (default): the version takes the alias only if its val.accuracy is strictly
-  better than the champion's (ties keep the old one); the first version becomes champion;
-- always: it takes the alias whatever its score; never: it never does;
-- `imdb-promote VERSION` (`pin`) moves it by hand, and later versions compete with that one.
-
-Only comparable figures compete: a version's val.accuracy is compared only with versions scored on
-the same validation reviews at the same threshold (`SCOPE`: the data/split md5 and evaluate.threshold
-evaluate tags each version with). Any other (another split.seed or split.group_by, another
-threshold, a version from before these tags) never takes the alias automatically, and its
-promotion.reason says so; `imdb-promote` still moves the alias to it by hand.
-
-Concurrency (a sweep's experiments finishing together, on SQLite or a shared server): no process
-compares and sets in one step, so the alias is a function of the registry's content, `rightful`:
-the latest anchor (the last manual promotion, or the last `always` version) against every `best_val`
-version registered after it, the best val.accuracy winning, the earlier on a tie. Each evaluation
-writes its version's tags first, then sets the alias to that function's answer and reads it back
-until what it reads agrees with what it computes: whoever writes last checks after writing, and
-sees every version registered before, so the alias ends on the best, whatever the interleaving."""
+Concurrency (a sweep's evaluations finishing together): no store compares and sets in one step, so
+the alias is a function of the registry's content (`rightful`). Each evaluation writes its version's
+tags, then sets the alias to that function's answer and reads it back until the two agree: whoever
+writes last sees every version registered before, so the alias ends on the best, whatever the order."""
 
 from __future__ import annotations
 
@@ -34,6 +22,7 @@ from ruamel.yaml import YAML, YAMLError
 
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.tracking import store as tracking
+from imdb_rnn.tracking.lineage import flat
 
 ALIAS = "champion"
 METRIC = "val.accuracy"
@@ -57,14 +46,11 @@ class Candidate:
 
 def _accuracy(client, version) -> float | None:
     """val.accuracy from the version's tags, else from its run (a version registered before the tag)."""
-    if METRIC in version.tags:
-        try:
-            return float(version.tags[METRIC])
-        except ValueError:
-            return None
     try:
+        if METRIC in version.tags:
+            return float(version.tags[METRIC])
         return client.get_run(version.run_id).data.metrics.get(METRIC)
-    except Exception:  # a deleted run, a run in another store: no score
+    except Exception:  # not a number, a deleted run, a run in another store: no score
         return None
 
 
@@ -91,11 +77,9 @@ def _state(client, name: str) -> tuple[dict[int, Candidate], dict | None]:
 def _better(candidate: Candidate, than: Candidate | None) -> bool:
     if than is None:
         return True
-    if candidate.scope != than.scope:  # scored on other reviews or at another threshold: not comparable
+    if candidate.scope != than.scope or candidate.accuracy is None:  # other reviews or threshold: not comparable
         return False
-    if than.accuracy is None:  # a champion with no score loses to any scored version
-        return candidate.accuracy is not None
-    return candidate.accuracy is not None and candidate.accuracy > than.accuracy
+    return than.accuracy is None or candidate.accuracy > than.accuracy  # an unscored champion loses
 
 
 def rightful(candidates: dict[int, Candidate], pin: dict | None, without: int | None = None) -> int | None:
@@ -141,10 +125,6 @@ def _score(accuracy: float | None) -> str:
     return "no val.accuracy" if accuracy is None else f"val.accuracy {accuracy:.4f}"
 
 
-def _delta(mine: float | None, theirs: float | None) -> str | None:
-    return None if mine is None or theirs is None else f"{mine - theirs:+.4f}"
-
-
 def decision_tags(version: int, mode: str, champion: int | None, candidates, pin) -> dict[str, str]:
     """Why `version` is, or is not, the champion: against which version, by how much."""
     mine = candidates[version]
@@ -152,7 +132,7 @@ def decision_tags(version: int, mode: str, champion: int | None, candidates, pin
     other = rightful(candidates, pin, without=version) if promoted else champion
     theirs = candidates[other].accuracy if other in candidates else None
     comparable = other not in candidates or candidates[other].scope == mine.scope
-    delta = _delta(mine.accuracy, theirs) if comparable else None
+    delta = f"{mine.accuracy - theirs:+.4f}" if comparable and None not in (mine.accuracy, theirs) else None
     by = f" ({delta})" if delta else ""
     if mode == "never":
         reason = f"mlflow.promote is never; the champion is version {champion}" if champion else "mlflow.promote: never"
@@ -172,21 +152,18 @@ def decision_tags(version: int, mode: str, champion: int | None, candidates, pin
             f"not compared with version {other}: scored on other validation reviews or threshold ({differ}); "
             f"never promoted automatically, imdb-promote {version} moves the alias by hand"
         )
-    elif theirs is not None and mine.accuracy is not None and mine.accuracy == theirs:
+    elif theirs is not None and mine.accuracy == theirs:
         reason = f"{_score(mine.accuracy)} ties version {other}'s: a tie keeps the champion"
     else:
         reason = f"{_score(mine.accuracy)} does not beat version {other}'s {_score(theirs)}{by}"
     tags = {MODE_TAG: mode, "promotion.promoted": str(promoted).lower(), "promotion.reason": reason}
-    if other is not None:
-        tags["promotion.against"] = str(other)
-    if delta:
-        tags["promotion.val_accuracy_delta"] = delta
-    return tags
+    tags |= {"promotion.against": str(other)} if other is not None else {}
+    return tags | ({"promotion.val_accuracy_delta": delta} if delta else {})
 
 
 def promote(name: str, version: str | int, mode: str, scores: dict[str, float] | None = None) -> str:
-    """After evaluate registered `version` (tagged with val.accuracy): describe it (its run, params,
-    `scores`), move the alias by `mode`, tag the version with why; returns one line saying what happened."""
+    """After evaluate registered `version` (tagged with val.accuracy): describe it (`scores`), move the
+    alias by `mode`, tag the version with why; returns the line to print."""
     if mode not in MODES:
         raise PipelineError(f"mlflow.promote: expected one of {', '.join(MODES)} (got {mode!r})")
     client = tracking.mlflow.MlflowClient()
@@ -204,8 +181,8 @@ def promote(name: str, version: str | int, mode: str, scores: dict[str, float] |
 
 
 def pin(name: str, version: str) -> str:
-    """imdb-promote: the alias moved by hand to `version` (which must exist, as a version of `name`);
-    versions registered later compete with it. Returns the one line to print."""
+    """imdb-promote: the alias moved by hand to an existing `version`, which later versions compete with;
+    returns the line to print."""
     client = tracking.mlflow.MlflowClient()
     if not (version.isascii() and version.isdigit()):  # isdigit alone takes '²' (ValueError) and '١' (1)
         raise PipelineError(f"{name}: {version!r} is not a version number")
@@ -231,30 +208,15 @@ def pin(name: str, version: str) -> str:
     return f"{name}@{ALIAS}: {moved} version {version} ({scores})"
 
 
-# --- the version's description: the run, what differs from the committed params, the scores ---
-
-
-def flat(data: dict, prefix: str = "") -> dict[str, object]:
-    """A nested mapping's leaves, keyed "section.key" as MLflow logs params."""
-    leaves: dict[str, object] = {}
-    for key, value in (data or {}).items():
-        if isinstance(value, dict):
-            leaves.update(flat(value, f"{prefix}{key}."))
-        else:
-            leaves[f"{prefix}{key}"] = value
-    return leaves
+def _leaves(text: str) -> dict[str, str]:
+    """A params file's leaves as strings, as MLflow logs params (AttributeError: not a mapping)."""
+    return {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(text)).items()}
 
 
 def committed_params(revision: str = "HEAD") -> tuple[str, dict[str, str]] | None:
-    """(short commit, params.yaml at it, flattened to strings as MLflow logs params); None outside git."""
+    """(short commit, params.yaml at it as _leaves); None outside git."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", revision], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        text = subprocess.run(
-            ["git", "show", f"{revision}:params.yaml"], capture_output=True, text=True, check=True
-        ).stdout
-        return commit, {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(text)).items()}
+        return tracking.git("rev-parse", "--short", revision), _leaves(tracking.git("show", f"{revision}:params.yaml"))
     except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):
         return None
 
@@ -264,9 +226,7 @@ def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[s
     best, covered = None, set()
     for path in sorted(presets_dir.glob("*.yaml")):
         try:
-            values = {
-                key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(path.read_text())).items()
-            }
+            values = _leaves(path.read_text())
         except (OSError, YAMLError, AttributeError):
             continue
         explained = {key for key in changed if key in values}
@@ -276,8 +236,8 @@ def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[s
 
 
 def describe(client, name: str, version: int, scores: dict[str, float]) -> str:
-    """Reads on its own on the registry page: which run, the preset or params that differ from the
-    committed params.yaml (the baseline of a `dvc exp run`), val and test accuracy."""
+    """The version's description, read on its own on the registry page: its run, the preset or params that
+    differ from the committed params.yaml (a `dvc exp run`'s baseline), val and test accuracy."""
     run = client.get_run(client.get_model_version(name, str(version)).run_id)
     params = dict(run.data.params)
     if "training_run_id" in run.data.tags:  # an evaluation's own child run: the training run has the rest

@@ -7,8 +7,6 @@ import importlib.metadata
 import shutil
 import signal
 import tempfile
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,10 +67,10 @@ def log_model(
     registered_model_name: str,
     version_tags: dict[str, object],
     registered: list[str],
-):
-    """Log the raw-text model to the active run, with the modules it runs bundled so that the
-    model is self-contained, and register it as a new version tagged with `version_tags` (its number
-    appended to `registered` at once: see withdrawn_unless_finished)."""
+) -> str:
+    """Log the raw-text model to the active run, self-contained (the modules it runs bundled), and
+    register it as a new version tagged with `version_tags`; its number, returned, is appended to
+    `registered` at once (see withdrawn_unless_finished)."""
     import mlflow.pyfunc
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -92,14 +90,11 @@ def log_model(
             signature=signature(),
             input_example=INPUT_EXAMPLE,
             pip_requirements=pip_requirements(backend),
-            registered_model_name=registered_model_name,
             tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
         )
-    registered.append(info.registered_model_version)
-    client = tracking.mlflow.MlflowClient()
-    for key, value in version_tags.items():
-        client.set_model_version_tag(registered_model_name, info.registered_model_version, key, str(value))
-    return info
+    tags = tracking.user_tag() | {key: str(value) for key, value in version_tags.items()}
+    registered.append(mlflow.register_model(info.model_uri, registered_model_name, tags=tags).version)
+    return registered[-1]
 
 
 @contextlib.contextmanager
@@ -129,21 +124,19 @@ def check_model_files(uri: str) -> None:
     line (MLflow says `No such artifact: ''`, or a 40-line traceback under `mlflow models serve`)."""
     if not uri.startswith("models:/"):
         return
-    from mlflow.exceptions import MlflowException
     from mlflow.store.artifact.utils.models import get_model_name_and_version
 
     client = tracking.mlflow.MlflowClient()
     try:
         name, version = get_model_name_and_version(client, uri)
         location = client.get_model_version_download_uri(name, version)
-    except MlflowException as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PipelineError(f"{uri}: {redact(first)} (in the MLflow store {redact(tracking.tracking_uri())})") from None
-    if location.startswith("file:"):
-        folder = Path(urllib.request.url2pathname(urllib.parse.urlparse(location).path))
-        if not folder.is_dir():
-            raise PipelineError(
-                f"{uri}: version {version}'s files are missing: no folder {folder} (the artifact folder "
-                f"{tracking.ARTIFACTS_DIR}/ deleted or moved?): restore it, or train and register a new version "
-                "(`dvc repro --force --single-item train evaluate`, then `make promote VERSION=<it>`)"
-            )
+    except tracking.MlflowException as exc:
+        store = redact(tracking.tracking_uri())
+        raise PipelineError(f"{uri}: {tracking.first_line(exc)} (in the MLflow store {store})") from None
+    folder = Path(tracking.local_file_uri_to_path(location))
+    if location.startswith("file:") and not folder.is_dir():
+        raise PipelineError(
+            f"{uri}: version {version}'s files are missing: no folder {folder} (the artifact folder "
+            f"{tracking.ARTIFACTS_DIR}/ deleted or moved?): restore it, or train and register a new version "
+            "(`dvc repro --force --single-item train evaluate`, then `make promote VERSION=<it>`)"
+        )

@@ -234,14 +234,13 @@ def first_line(exc: BaseException) -> str:
     return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
 
 
+def git(*args: str) -> str:
+    """A git command's output in the project (OSError or CalledProcessError outside git)."""
+    return subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True, check=True).stdout.strip()
+
+
 def git_commit() -> tuple[str, bool]:
     """(commit sha, whether the work tree has uncommitted changes); ('unknown', True) outside git."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=project_root(), capture_output=True, text=True, check=True
-        ).stdout.strip()
-
     try:
         return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.CalledProcessError):
