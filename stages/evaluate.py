@@ -67,11 +67,11 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     predicted = (probability >= threshold).astype(int)
     fpr, tpr, thresholds = roc_curve(actual, probability)
 
-    values = param_values(params, PARAMS)
+    values, name = param_values(params, PARAMS), params.mlflow.registered_model_name
     # Outputs are renamed into place only once every MLflow step has succeeded (a failure leaves none for
     # DVC to take as done), and a version registered here is withdrawn unless they all are.
     with (
-        registry.withdrawn_unless_finished(params.mlflow.registered_model_name) as registered,
+        registry.withdrawn_unless_finished(name) as registered,
         staged_outputs(*(out_dir / name for name in OUTPUTS)) as (eval_json, confusion_csv, roc_csv),
     ):
         pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(confusion_csv, index=False)
@@ -93,19 +93,13 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
                     tracking.mlflow.log_artifact(str(path))
             for path in (eval_json, confusion_csv, roc_csv):
                 tracking.mlflow.log_artifact(str(path), "metrics")
-            # The raw-text model, registered as a new version carrying its metrics; then the alias moved (or not).
-            version = registry.log_model(
-                model_path,
-                data_dir / "vocab.json",
-                params.train.backend,
-                threshold,
-                params.mlflow.registered_model_name,
-                # What its val.accuracy is comparable with (promotion.SCOPE): the same split, the same threshold.
-                version_tags=metric_values(report) | lineage.data_md5_tags() | {"evaluate.threshold": threshold},
-                registered=registered,
-            )
+            # The raw-text model, registered as a new version carrying its metrics and what its val.accuracy
+            # is comparable with (promotion.SCOPE: the same split, the same threshold); then the alias moved (or not).
+            tags = metric_values(report) | lineage.data_md5_tags() | {"evaluate.threshold": threshold}
+            config = {"backend": params.train.backend, "threshold": threshold}
+            version = registry.log_model(model_path, data_dir / "vocab.json", config, name, tags, registered)
             accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
-            print(promotion.promote(params.mlflow.registered_model_name, version, params.mlflow.promote, accuracies))
+            print(promotion.promote(name, version, params.mlflow.promote, accuracies))
 
 
 def main() -> None:

@@ -22,16 +22,13 @@ DEFAULT_BACKEND = "jax"  # a model logged without its backend in its config (par
 
 
 class SentimentClassifier:
-    """A trained Keras model with the vocabulary it was trained on, applied to review text
-    through the pad stage's own preprocessing (imdb_rnn.data.text). Safe to call from several threads
-    (`mlflow models serve` answers each request in a thread of its own)."""
+    """A trained Keras model and its vocabulary, applied to review text by the pad stage's preprocessing
+    (imdb_rnn.data.text); thread-safe (`mlflow models serve` answers each request in a thread)."""
 
     def __init__(self, model, vocabulary: Vocabulary, threshold: float = 0.5, batch_size: int = BATCH_SIZE) -> None:
         self.model, self.vocabulary, self.threshold, self.batch_size = model, vocabulary, threshold, batch_size
-        # Keras builds its predict function on the first call, without a lock: on JAX two first
-        # calls at once leave it broken for good ("'NoneType' object is not callable" on every
-        # later request). One prediction at a time: each already uses every core, and the lock
-        # itself costs microseconds against milliseconds per call (benchmarks/predict_lock.py).
+        # One prediction at a time: Keras builds its predict function on the first call without a lock (two
+        # at once on JAX broke it for good), each uses every core anyway (benchmarks/predict_lock.py).
         self._lock = threading.Lock()
 
     @classmethod
@@ -55,26 +52,18 @@ class SentimentClassifier:
         return cls(model, vocabulary, threshold, batch_size)
 
     def predict(self, texts: Iterable[str]) -> pd.DataFrame:
-        """One row per review, in order: probability (of positive), label (1/0), and known_words:
-        how many of the words the model reads (after truncation to max_len) are in its vocabulary.
-        known_words 0 (only punctuation, only `<br />`, only unknown words) means the label says
-        nothing about the review: it is the model's answer to an empty one."""
+        """One row per review, in order: probability (of positive), label (1/0), and known_words: how many
+        words the model reads (after truncation to max_len) are in its vocabulary (0: the label says nothing)."""
         texts = list(texts)
         for row, text in enumerate(texts):
             if not isinstance(text, str):
                 got = "null" if text is None or text != text else type(text).__name__  # NaN: a null in pandas
                 raise PipelineError(f"row {row}: text is {got}, expected a string")
         x = texts_to_padded(texts, self.vocabulary)
-        if len(x) == 0:
-            return pd.DataFrame(
-                {
-                    "probability": np.empty(0),
-                    "label": np.empty(0, dtype="int64"),
-                    "known_words": np.empty(0, dtype="int64"),
-                }
-            )
-        with self._lock:
-            probability = inference.predict(self.model, x, self.vocabulary.padding, self.batch_size, "vocabulary")
+        probability = np.empty(0)
+        if len(x):
+            with self._lock:
+                probability = inference.predict(self.model, x, self.vocabulary.padding, self.batch_size, "vocabulary")
         return pd.DataFrame(
             {
                 "probability": probability,

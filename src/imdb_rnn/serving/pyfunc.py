@@ -1,5 +1,5 @@
-"""The logged MLflow model's code ("models from code"): MLflow runs this file to load the model,
-so nothing is unpickled. The modules it runs are bundled with the model (registry.BUNDLED_MODULES)."""
+"""The logged MLflow model's code ("models from code": MLflow runs this file to load the model, nothing is
+unpickled), with the modules it runs bundled (registry.BUNDLED_MODULES)."""
 
 import functools
 import gc
@@ -63,10 +63,9 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
             raise UnscorableInput(str(exc)) from None
 
 
-# What MLflow's scoring server says of a request before the model sees it, made one line: its schema
-# check answers a missing column with the whole input echoed over many lines, and two requests
-# crash it (500): JSON nested 100,000 deep (a RecursionError in json.loads) and an empty
-# Content-Type header (None.split: AttributeError).
+# What MLflow's scoring server says of a request before the model sees it, made one line: a missing
+# column echoed the whole input over many lines; JSON nested 100,000 deep (RecursionError) and an
+# empty Content-Type header (AttributeError) crashed it (500).
 SCORING_SERVER = "mlflow.pyfunc.scoring_server"
 MISSING_TEXT = "no `text` column in the input"
 # The largest request body scored: MLflow parses a body whole, into ~20 times its size (a 50 MB body
@@ -84,9 +83,8 @@ def _request_error(exc: MlflowException) -> str:
 
 
 def guard_scoring_server(module) -> None:
-    """Wrap the scoring server's `invocations` (the handler of every /invocations request, looked up
-    when each request comes) so that what it cannot parse is a 4xx with one line, never a 500. MLflow
-    runs this file in the server's process before it builds the app; elsewhere nothing changes."""
+    """Wrap the scoring server's `invocations` (looked up for each /invocations request) so that what it
+    cannot parse is a 4xx with one line, never a 500. Runs in the server's process, before it builds the app."""
     invocations = getattr(module, "invocations", None)
     response = getattr(module, "InvocationsResponse", None)
     if invocations is None or response is None or getattr(invocations, "imdb_guarded", False):
@@ -114,10 +112,8 @@ def guard_scoring_server(module) -> None:
             return invocations(data, content_type, model, input_schema)
         except RecursionError:
             raise UnscorableInput("the request's JSON is nested too deep to read") from None
-        except UnscorableInput:
-            raise
         except MlflowException as exc:
-            if exc.get_http_status_code() >= 500:
+            if isinstance(exc, UnscorableInput) or exc.get_http_status_code() >= 500:
                 raise
             raise UnscorableInput(_request_error(exc)) from None
 

@@ -60,40 +60,33 @@ def pip_requirements(backend: str) -> list[str]:
 
 
 def log_model(
-    model_path: Path,
-    vocabulary_path: Path,
-    backend: str,
-    threshold: float,
-    registered_model_name: str,
-    version_tags: dict[str, object],
-    registered: list[str],
+    model_path: Path, vocabulary_path: Path, config: dict, name: str, tags: dict, registered: list[str]
 ) -> str:
-    """Log the raw-text model to the active run, self-contained (the modules it runs bundled), and
-    register it as a new version tagged with `version_tags`; its number, returned, is appended to
-    `registered` at once (see withdrawn_unless_finished)."""
+    """Log the raw-text model (`config`: its backend and threshold) to the active run, self-contained (the
+    modules it runs bundled), and register it as a new version of `name` tagged with `tags`; its number,
+    returned, is appended to `registered` at once (see withdrawn_unless_finished)."""
     import mlflow.pyfunc
 
     with tempfile.TemporaryDirectory() as scratch:
         code = Path(scratch) / "imdb_rnn"
         for module in BUNDLED_MODULES:
             relative = Path(*module.split(".")[1:]).with_suffix(".py")
-            for package in [Path(*relative.parts[:depth]) for depth in range(len(relative.parts))]:
-                (code / package).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(PACKAGE_DIR / package / "__init__.py", code / package / "__init__.py")
-            shutil.copy2(PACKAGE_DIR / relative, code / relative)
+            (code / relative).parent.mkdir(parents=True, exist_ok=True)
+            for file in (relative, *(package / "__init__.py" for package in relative.parents)):
+                shutil.copy2(PACKAGE_DIR / file, code / file)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PACKAGE_DIR / "serving" / "pyfunc.py"),  # models from code: nothing unpickled
             artifacts={"model": str(model_path), "vocabulary": str(vocabulary_path)},
             code_paths=[str(code)],
-            model_config={"backend": backend, "threshold": threshold},
+            model_config=config,
             signature=signature(),
             input_example=INPUT_EXAMPLE,
-            pip_requirements=pip_requirements(backend),
+            pip_requirements=pip_requirements(config["backend"]),
             tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
         )
-    tags = tracking.user_tag() | {key: str(value) for key, value in version_tags.items()}
-    registered.append(mlflow.register_model(info.model_uri, registered_model_name, tags=tags).version)
+    tags = tracking.user_tag() | {key: str(value) for key, value in tags.items()}
+    registered.append(mlflow.register_model(info.model_uri, name, tags=tags).version)
     return registered[-1]
 
 
