@@ -17,20 +17,11 @@ from imdb_rnn.serving.classifier import SentimentClassifier
 
 
 class UnscorableInput(MlflowException):
-    """A request the model cannot score: 400, one line. The first message set is kept (MLflow's scoring
-    server rewrites any MlflowException's to start with the whole input, over many lines)."""
+    """A request the model cannot score: 400, one line (the scoring server's guard takes it back out of the
+    message MLflow rewrites to start with the whole input)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message), error_code=INVALID_PARAMETER_VALUE)
-
-    @property
-    def message(self) -> str:
-        return self._message
-
-    @message.setter
-    def message(self, value: str) -> None:
-        if not hasattr(self, "_message"):
-            self._message = value
 
 
 class SentimentModel(mlflow.pyfunc.PythonModel):
@@ -113,7 +104,7 @@ def guard_scoring_server(module) -> None:
         except RecursionError:
             raise UnscorableInput("the request's JSON is nested too deep to read") from None
         except MlflowException as exc:
-            if isinstance(exc, UnscorableInput) or exc.get_http_status_code() >= 500:
+            if exc.get_http_status_code() >= 500:
                 raise
             raise UnscorableInput(_request_error(exc)) from None
 

@@ -213,14 +213,6 @@ def _leaves(text: str) -> dict[str, str]:
     return {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(text)).items()}
 
 
-def committed_params(revision: str = "HEAD") -> tuple[str, dict[str, str]] | None:
-    """(short commit, params.yaml at it as _leaves); None outside git."""
-    try:
-        return tracking.git("rev-parse", "--short", revision), _leaves(tracking.git("show", f"{revision}:params.yaml"))
-    except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):
-        return None
-
-
 def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[str | None, set[str]]:
     """The preset (presets/*.yaml) whose every value the run has and that explains most of `changed`."""
     best, covered = None, set()
@@ -242,20 +234,21 @@ def describe(client, name: str, version: int, scores: dict[str, float]) -> str:
     params = dict(run.data.params)
     if "training_run_id" in run.data.tags:  # an evaluation's own child run: the training run has the rest
         params = {**client.get_run(run.data.tags["training_run_id"]).data.params, **params}
-    lines = [f"Run {run.info.run_name} ({run.info.run_id})."]
-    committed = committed_params(os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD")
-    if committed is None:
-        lines.append("Params: no committed params.yaml to compare with.")
+    revision = os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD"
+    try:
+        commit = tracking.git("rev-parse", "--short", revision)
+        defaults = _leaves(tracking.git("show", f"{revision}:params.yaml"))
+    except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):  # outside git
+        said = "Params: no committed params.yaml to compare with."
     else:
-        commit, defaults = committed
         changed = {key: value for key, value in sorted(params.items()) if key in defaults and defaults[key] != value}
         preset, covered = _preset(changed)
         rest = ", ".join(f"{key}={value}" for key, value in changed.items() if key not in covered)
         if preset:
-            lines.append(f"Preset {preset} over params.yaml at {commit}" + (f", and {rest}." if rest else "."))
+            said = f"Preset {preset} over params.yaml at {commit}" + (f", and {rest}." if rest else ".")
         elif rest:
-            lines.append(f"Params that differ from params.yaml at {commit}: {rest}.")
+            said = f"Params that differ from params.yaml at {commit}: {rest}."
         else:
-            lines.append(f"Params as committed (params.yaml at {commit}).")
-    lines.append(" ".join(f"{key} {value:.4f}" for key, value in scores.items()) + ".")
-    return "\n".join(lines)
+            said = f"Params as committed (params.yaml at {commit})."
+    figures = " ".join(f"{key} {value:.4f}" for key, value in scores.items())
+    return f"Run {run.info.run_name} ({run.info.run_id}).\n{said}\n{figures}."
