@@ -35,11 +35,7 @@ def evaluation_run(training_run_id: str, values: dict[str, object]):
     return tracking.mlflow.start_run(
         experiment_id=training.info.experiment_id,
         run_name=f"{training.info.run_name}-evaluate",
-        tags={
-            **tracking.run_tags("evaluate"),
-            "mlflow.parentRunId": training_run_id,
-            "training_run_id": training_run_id,
-        },
+        tags=tracking.run_tags("evaluate") | dict.fromkeys(("mlflow.parentRunId", "training_run_id"), training_run_id),
     )
 
 

@@ -24,8 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from imdb_rnn.runtime.errors import PipelineError, describe, os_error_line, read_bounded, redact, shorten
 from imdb_rnn.runtime.outputs import process_alive, write_text_atomic
 
-# Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
-# on an unreachable server. A user's own setting wins.
+# Bounded waits (MLflow's 7 retries and 120 s timeout hung a stage for minutes); a user's own setting wins.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -151,17 +150,12 @@ def store_errors() -> Iterator[None]:
         frames = traceback.walk_tb(exc.__traceback__)
         if not any(f"{os.sep}mlflow{os.sep}" in frame.f_code.co_filename for frame, _ in frames):
             raise
-        exc.filename = exc.filename or _artifact_location()
+        if not exc.filename:  # the artifact folder of the run the block wrote to (ended by now), else the store's
+            run = None
+            with contextlib.suppress(Exception):  # the store itself may be what failed
+                run = mlflow.active_run() or mlflow.last_active_run()
+            exc.filename = local_file_uri_to_path(run.info.artifact_uri) if run else str(store_root() / ARTIFACTS_DIR)
         raise PipelineError(f"MLflow artifact store: cannot write {redact(os_error_line(exc))}") from None
-
-
-def _artifact_location() -> str:
-    """The artifact folder of the run the block wrote to (ended by now), else the store's."""
-    try:
-        run = mlflow.active_run() or mlflow.last_active_run()
-    except Exception:  # the store itself may be what failed
-        run = None
-    return local_file_uri_to_path(run.info.artifact_uri) if run else str(store_root() / ARTIFACTS_DIR)
 
 
 @contextlib.contextmanager
