@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.store.artifact.utils.models import get_model_name_and_version
+from mlflow.types import ColSpec, Schema
 
 from imdb_rnn.runtime.errors import PipelineError, redact
 from imdb_rnn.tracking import promotion
@@ -34,24 +37,14 @@ BUNDLED_MODULES = (
 # so MLflow need not infer them by importing the model in a subprocess.
 SERVING_PACKAGES = ("mlflow", "keras", "numpy", "pandas", "pydantic", "ruamel.yaml")
 BACKEND_PACKAGES = {"tensorflow": ("tensorflow-cpu",), "jax": ("jax", "jaxlib")}
-INPUT_EXAMPLE = pd.DataFrame(
-    {
-        "text": [
-            "A wonderful film: moving, funny and beautifully acted. I loved every minute.",
-            "Dull, predictable and far too long. The worst movie I have seen this year.",
-        ]
-    }
+EXAMPLE_REVIEWS = [
+    "A wonderful film: moving, funny and beautifully acted. I loved every minute.",
+    "Dull, predictable and far too long. The worst movie I have seen this year.",
+]
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text")]),
+    outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label"), ColSpec("long", "known_words")]),
 )
-
-
-def signature():
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    return ModelSignature(
-        inputs=Schema([ColSpec("string", "text")]),
-        outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label"), ColSpec("long", "known_words")]),
-    )
 
 
 def pip_requirements(backend: str) -> list[str]:
@@ -65,8 +58,6 @@ def log_model(
     """Log the raw-text model (`config`: its backend and threshold) to the active run, self-contained (the
     modules it runs bundled), and register it as a new version of `name` tagged with `tags`; its number,
     returned, is appended to `registered` at once (see withdrawn_unless_finished)."""
-    import mlflow.pyfunc
-
     with tempfile.TemporaryDirectory() as scratch:
         code = Path(scratch) / "imdb_rnn"
         for module in BUNDLED_MODULES:
@@ -74,19 +65,19 @@ def log_model(
             (code / relative).parent.mkdir(parents=True, exist_ok=True)
             for file in (relative, *(package / "__init__.py" for package in relative.parents)):
                 shutil.copy2(PACKAGE_DIR / file, code / file)
-        info = mlflow.pyfunc.log_model(
+        info = tracking.mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PACKAGE_DIR / "serving" / "pyfunc.py"),  # models from code: nothing unpickled
             artifacts={"model": str(model_path), "vocabulary": str(vocabulary_path)},
             code_paths=[str(code)],
             model_config=config,
-            signature=signature(),
-            input_example=INPUT_EXAMPLE,
+            signature=SIGNATURE,
+            input_example=pd.DataFrame({"text": EXAMPLE_REVIEWS}),
             pip_requirements=pip_requirements(config["backend"]),
             tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
         )
     tags = tracking.user_tag() | {key: str(value) for key, value in tags.items()}
-    registered.append(mlflow.register_model(info.model_uri, name, tags=tags).version)
+    registered.append(tracking.mlflow.register_model(info.model_uri, name, tags=tags).version)
     return registered[-1]
 
 
@@ -117,8 +108,6 @@ def check_model_files(uri: str) -> None:
     line (MLflow says `No such artifact: ''`, or a 40-line traceback under `mlflow models serve`)."""
     if not uri.startswith("models:/"):
         return
-    from mlflow.store.artifact.utils.models import get_model_name_and_version
-
     client = tracking.mlflow.MlflowClient()
     try:
         name, version = get_model_name_and_version(client, uri)
