@@ -24,6 +24,7 @@ from imdb_rnn.tracking import store as tracking
 
 PARAMS = ("evaluate", "train.backend", "mlflow.experiment_name", "mlflow.registered_model_name", "mlflow.promote")
 PLOTTED_SPLIT = "test"  # the confusion matrix and ROC curve are the test split's
+OUTPUTS = ("eval.json", "confusion.csv", "roc.csv")
 
 
 def evaluation_run(training_run_id: str, values: dict[str, object]):
@@ -37,9 +38,6 @@ def evaluation_run(training_run_id: str, values: dict[str, object]):
         run_name=f"{training.info.run_name}-evaluate",
         tags=tracking.run_tags("evaluate") | dict.fromkeys(("mlflow.parentRunId", "training_run_id"), training_run_id),
     )
-
-
-OUTPUTS = ("eval.json", "confusion.csv", "roc.csv")
 
 
 def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:

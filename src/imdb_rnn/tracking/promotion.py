@@ -130,8 +130,9 @@ def decision_tags(version: int, mode: str, champion: int | None, candidates, pin
     mine = candidates[version]
     promoted = champion == version
     other = rightful(candidates, pin, without=version) if promoted else champion
-    theirs = candidates[other].accuracy if other in candidates else None
-    comparable = other not in candidates or candidates[other].scope == mine.scope
+    rival = candidates.get(other)
+    theirs = rival.accuracy if rival else None
+    comparable = rival is None or rival.scope == mine.scope
     delta = f"{mine.accuracy - theirs:+.4f}" if comparable and None not in (mine.accuracy, theirs) else None
     by = f" ({delta})" if delta else ""
     if mode == "never":
@@ -145,9 +146,7 @@ def decision_tags(version: int, mode: str, champion: int | None, candidates, pin
     elif mode == "always":  # a later `always` version or a manual promotion came after it
         reason = f"promoted, then superseded by version {other}"
     elif not comparable:
-        differ = ", ".join(
-            f"{key} {a} vs {b}" for key, a, b in zip(SCOPE, mine.scope, candidates[other].scope, strict=True) if a != b
-        )
+        differ = ", ".join(f"{k} {a} vs {b}" for k, a, b in zip(SCOPE, mine.scope, rival.scope, strict=True) if a != b)
         reason = (
             f"not compared with version {other}: scored on other validation reviews or threshold ({differ}); "
             f"never promoted automatically, imdb-promote {version} moves the alias by hand"
