@@ -65,14 +65,6 @@ MAX_BYTES_VARIABLE = "IMDB_SERVE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 10_000_000
 
 
-def _request_error(exc: MlflowException) -> str:
-    """MLflow's message for a request it refused, as one line without the input it echoes."""
-    message = exc.message
-    if "missing inputs" in message and "'text'" in message:
-        return MISSING_TEXT
-    return shorten(one_line(message.rsplit("Error: ", 1)[-1]).strip(), 300).strip("'\"")
-
-
 def guard_scoring_server(module) -> None:
     """Wrap the scoring server's `invocations` (looked up for each /invocations request) so that what it
     cannot parse is a 4xx with one line, never a 500. Runs in the server's process, before it builds the app."""
@@ -106,7 +98,10 @@ def guard_scoring_server(module) -> None:
         except MlflowException as exc:
             if exc.get_http_status_code() >= 500:
                 raise
-            raise UnscorableInput(_request_error(exc)) from None
+            if "missing inputs" in exc.message and "'text'" in exc.message:
+                raise UnscorableInput(MISSING_TEXT) from None
+            reason = exc.message.rsplit("Error: ", 1)[-1]  # MLflow's message (ours too) echoes the input first
+            raise UnscorableInput(shorten(one_line(reason).strip(), 300).strip("'\"")) from None
 
     guarded.imdb_guarded = True
     module.invocations = guarded

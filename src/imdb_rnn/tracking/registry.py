@@ -47,17 +47,13 @@ SIGNATURE = ModelSignature(
 )
 
 
-def pip_requirements(backend: str) -> list[str]:
-    names = SERVING_PACKAGES + BACKEND_PACKAGES[backend]
-    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
-
-
 def log_model(
     model_path: Path, vocabulary_path: Path, config: dict, name: str, tags: dict, registered: list[str]
 ) -> str:
     """Log the raw-text model (`config`: its backend and threshold) to the active run, self-contained (the
     modules it runs bundled), and register it as a new version of `name` tagged with `tags`; its number,
     returned, is appended to `registered` at once (see withdrawn_unless_finished)."""
+    packages = SERVING_PACKAGES + BACKEND_PACKAGES[config["backend"]]
     with tempfile.TemporaryDirectory() as scratch:
         code = Path(scratch) / "imdb_rnn"
         for module in BUNDLED_MODULES:
@@ -73,7 +69,7 @@ def log_model(
             model_config=config,
             signature=SIGNATURE,
             input_example=pd.DataFrame({"text": EXAMPLE_REVIEWS}),
-            pip_requirements=pip_requirements(config["backend"]),
+            pip_requirements=[f"{name}=={importlib.metadata.version(name)}" for name in packages],
             tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
         )
     tags = tracking.user_tag() | {key: str(value) for key, value in tags.items()}

@@ -123,12 +123,16 @@ KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def _experiment_id(name: str, uri: str) -> str:
-    with _store_lock(uri):
+    # One process at a time opens a local SQLite store (its lock: .gitignore's /mlflow.db-*): two stages starting
+    # together (`dvc queue start -j 2`) would both create its tables or the experiment. Later writes wait on
+    # SQLite's busy_timeout.
+    local, database = uri.startswith("sqlite:"), uri.removeprefix("sqlite:///").split("?")[0]
+    with filelock.FileLock(f"{database}-lock", timeout=120) if local else contextlib.nullcontext():
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
         # Artifacts of the local store sit beside it, whatever folder a stage runs in.
-        location = (store_root() / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
+        location = (store_root() / ARTIFACTS_DIR).as_uri() if local else None
         try:
             return mlflow.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
         except MlflowException as exc:
@@ -213,15 +217,6 @@ def _store_error(uri: str, exc: Exception) -> PipelineError:
     if isinstance(exc, MlflowException):
         return PipelineError(f"MLflow store {redact(uri)} is not usable: {first_line(exc)}")
     return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {first_line(exc)}")
-
-
-def _store_lock(uri: str):
-    """One process at a time opens a local SQLite store: two stages starting together (`dvc queue start
-    -j 2`) would both create its tables, or the experiment. Later writes wait on SQLite's busy_timeout."""
-    if not uri.startswith("sqlite:"):
-        return contextlib.nullcontext()
-    database = uri.removeprefix("sqlite:///").split("?")[0]
-    return filelock.FileLock(f"{database}-lock", timeout=120)  # matches .gitignore's /mlflow.db-*
 
 
 def first_line(exc: BaseException) -> str:
