@@ -45,8 +45,5 @@ def flat(data: dict, prefix: str = "") -> dict[str, object]:
     """A nested mapping's leaves, keyed "section.key" as MLflow logs params."""
     leaves: dict[str, object] = {}
     for key, value in (data or {}).items():
-        if isinstance(value, dict):
-            leaves.update(flat(value, f"{prefix}{key}."))
-        else:
-            leaves[f"{prefix}{key}"] = value
+        leaves |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
     return leaves

@@ -1,12 +1,7 @@
-"""The registry's `champion` alias: the version to serve (models:/<name>@champion), moved on validation
-accuracy, never on test, by `mlflow.promote` (best_val, always, never) or by hand (`imdb-promote`,
-`pin`); only versions scored on the same validation reviews at the same threshold (`SCOPE`) compete.
-The rules: docs/tracking.md, "The `champion` alias".
-
-Concurrency (a sweep's evaluations finishing together): no store compares and sets in one step, so
-the alias is a function of the registry's content (`rightful`). Each evaluation writes its version's
-tags, then sets the alias to that function's answer and reads it back until the two agree: whoever
-writes last sees every version registered before, so the alias ends on the best, whatever the order."""
+"""The registry's `champion` alias, moved on val.accuracy by `mlflow.promote` or by hand (`pin`): the rules
+are docs/tracking.md's "The `champion` alias". No store compares and sets in one step, so the alias is a
+function of the registry's content (`rightful`), which each evaluation sets after tagging its version and
+reads back until the two agree: whoever writes last sees every version, whatever the interleaving."""
 
 from __future__ import annotations
 

@@ -41,13 +41,22 @@ _BUSY = re.compile(r"database is (locked|busy)", re.IGNORECASE)
 # MLflow's SQL store looks a dataset up, then inserts it: two runs logging the same new dataset at
 # once (a queued sweep on a shared server) both insert, and the later one hits the unique key.
 _DUPLICATE = re.compile(r"duplicate key|UniqueViolation|UNIQUE constraint failed", re.IGNORECASE)
+# SQLite's words for a full disk (SQLAlchemy may report another error first, "Query-invoked autoflush").
+_DISK_FULL = re.compile(r"database or disk is full|No space left on device|SQLITE_FULL", re.IGNORECASE)
 # MLflow logs the full traceback of every SQLite error before raising it: noise around our one line.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 STORE_FILE = "mlflow.db"
 MAX_RUN_FILE_BYTES = 64 << 10  # a run file holds two ids
+_RUN_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}$"  # MLflow's rule (mlflow.utils.validation)
 ARTIFACTS_DIR = "mlartifacts"
 EXPERIMENT_COPIES = Path(".dvc", "tmp", "exps")  # where `dvc exp run --queue/--temp` runs stages
+PROCESS_TAG = "process"  # host:pid of the process a run is RUNNING in
+TRAINING_STAGE = "train"  # the `stage` tag of a training run (run_tags); other stages' runs have a `role`
+MODEL_ARTIFACT_DIR = "keras"  # where train logs the Keras model in its run
+# What this experiment is; MLflow 3.17's UI ignores the tag (GenAI or model training is the sidebar
+# toggle's per-browser choice, or `?workflowType=` in a URL).
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def project_root() -> Path:
@@ -87,9 +96,6 @@ def use_experiment(name: str) -> str:
     return experiment_id
 
 
-PROCESS_TAG = "process"  # host:pid of the process a run is RUNNING in
-
-
 def process_tag() -> dict[str, str]:
     return {PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"}
 
@@ -115,11 +121,6 @@ def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
             if attempt == STORE_ATTEMPTS or not transient.search(str(exc)):
                 raise
             time.sleep(pause_s)
-
-
-# What this experiment is; MLflow 3.17's UI ignores the tag (GenAI or model training is the sidebar
-# toggle's per-browser choice, or `?workflowType=` in a URL).
-KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def _experiment_id(name: str, uri: str) -> str:
@@ -175,10 +176,6 @@ def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
         mlflow.end_run(status=status)
 
 
-TRAINING_STAGE = "train"  # the `stage` tag of a training run (run_tags); other stages' runs have a `role`
-MODEL_ARTIFACT_DIR = "keras"  # where train logs the Keras model in its run
-
-
 def check_training_run(run_id: str, experiment_id: str, run_file: Path) -> None:
     """Refuse, in one line, a run that is not a training run of this experiment (tagged stage=train, no
     role, not deleted, holding keras/*.keras): pointed at the baseline's, evaluate once rewrote its test.accuracy."""
@@ -205,10 +202,6 @@ def check_training_run(run_id: str, experiment_id: str, run_file: Path) -> None:
     else:
         return
     raise PipelineError(f"{where} {problem}: refusing to add to it (run train again, or fix {run_file})")
-
-
-# SQLite's words for a full disk (SQLAlchemy may report another error first, "Query-invoked autoflush").
-_DISK_FULL = re.compile(r"database or disk is full|No space left on device|SQLITE_FULL", re.IGNORECASE)
 
 
 def _store_error(uri: str, exc: Exception) -> PipelineError:
@@ -268,9 +261,6 @@ def user_tag() -> dict[str, str]:
 def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:
     info = {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
     write_text_atomic(path, json.dumps(info, indent=2) + "\n")
-
-
-_RUN_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}$"  # MLflow's rule (mlflow.utils.validation)
 
 
 def read_run_reference(path: Path, key: str = "run_id") -> str:
