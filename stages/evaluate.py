@@ -49,14 +49,12 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     threshold = params.evaluate.threshold
     padding = Vocabulary.load(data_dir / "vocab.json").padding
 
-    labels, probabilities = {}, {}
+    labels, probabilities, report = {}, {}, {}
     for split in SCORED_SPLITS:
         path = data_dir / f"{split}.npz"
         x, labels[split] = load_padded(path)
         probabilities[split] = inference.predict(model, x, padding, params.evaluate.batch_size, str(path))
-    report: dict[str, object] = {
-        split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS
-    }
+        report[split] = scores(labels[split], probabilities[split], threshold)
     actual, probability = labels[PLOTTED_SPLIT], probabilities[PLOTTED_SPLIT]
     predicted = (probability >= threshold).astype(int)
     fpr, tpr, thresholds = roc_curve(actual, probability)
@@ -78,10 +76,8 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
             tracking.mlflow.log_metrics(metric_values(report))
             # The run as the full record: data lineage, figures, the files that reproduce it.
             tracking.mlflow.set_tags(lineage.data_md5_tags())
-            plots.log(
-                plots.confusion_matrix(actual, predicted, f"Confusion matrix ({PLOTTED_SPLIT})"), "confusion_matrix"
-            )
-            plots.log(plots.roc_curve(actual, probability, f"ROC ({PLOTTED_SPLIT})"), "roc_curve")
+            plots.log(plots.confusion_matrix(actual, predicted, PLOTTED_SPLIT), "confusion_matrix")
+            plots.log(plots.roc_curve(actual, probability, PLOTTED_SPLIT), "roc_curve")
             for path in (PARAMS_FILE, lineage.LOCK_FILE):
                 if path.is_file():
                     tracking.mlflow.log_artifact(str(path))

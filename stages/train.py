@@ -23,9 +23,8 @@ UPSTREAM_STAGES = ("fetch", "split", "pad")  # their params (from dvc.lock) shap
 
 
 def worker(params: Params, place: Cluster, data: TrainingData, args: argparse.Namespace) -> None:
-    """Another worker than the chief trains in step with it and writes nothing in the workspace: it
-    saves too (saving may take part in collectives), to a temp dir then deleted (TensorFlow's
-    multi-worker recipe). It never opens the MLflow store."""
+    """Another worker than the chief trains in step with it, never opens the MLflow store, and saves (saving
+    may take part in collectives) to a temp dir then deleted (TensorFlow's multi-worker recipe)."""
     use_backend(params.train.backend, params.train.seed)
     fitted = fitting.fit(params.train, distribution(params.train, place), data, [], args.pretrained)
     with tempfile.TemporaryDirectory(prefix="imdb-rnn-worker-") as scratch:

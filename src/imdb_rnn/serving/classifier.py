@@ -1,6 +1,5 @@
-"""The model as users get it: raw review text in, probability and label out. The same classifier
-backs `imdb_rnn.cli.predict` and the MLflow model (imdb_rnn.serving.pyfunc) that evaluate registers
-(imdb_rnn.tracking.registry); nothing here imports MLflow, so predicting from local files does not pay for it."""
+"""The model as users get it: review text in, probability and label out, for imdb_rnn.cli.predict and the
+registered MLflow model (imdb_rnn.serving.pyfunc); no MLflow import, so local files predict without its cost."""
 
 from __future__ import annotations
 

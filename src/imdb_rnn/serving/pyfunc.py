@@ -28,12 +28,9 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
     """A DataFrame with a `text` column -> `probability` and `label` columns."""
 
     def load_context(self, context) -> None:
-        config = context.model_config or {}
+        config, artifacts = context.model_config or {}, context.artifacts
         self.classifier = SentimentClassifier.from_files(
-            context.artifacts["model"],
-            context.artifacts["vocabulary"],
-            backend=config.get("backend"),
-            threshold=float(config.get("threshold", 0.5)),
+            artifacts["model"], artifacts["vocabulary"], config.get("backend"), float(config.get("threshold", 0.5))
         )
         # A server's pauses, taken here once: Keras builds its predict function on the first call (a second),
         # and a full collection walks every object of MLflow, Keras and JAX (~0.5 M: 0.2-1 s); what is

@@ -31,17 +31,17 @@ def training_curves(history: pd.DataFrame, kept_epoch: int | None = None) -> plt
     return figure
 
 
-def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, title: str) -> plt.Figure:
+def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, split: str) -> plt.Figure:
     display = ConfusionMatrixDisplay.from_predictions(
         actual, predicted, labels=[0, 1], display_labels=["negative", "positive"], values_format="d", colorbar=False
     )
-    display.ax_.set_title(title)
+    display.ax_.set_title(f"Confusion matrix ({split})")
     return display.figure_
 
 
-def roc_curve(actual: np.ndarray, probability: np.ndarray, title: str) -> plt.Figure:
+def roc_curve(actual: np.ndarray, probability: np.ndarray, split: str) -> plt.Figure:
     display = RocCurveDisplay.from_predictions(actual, probability, name="model", plot_chance_level=True)
-    display.ax_.set_title(title)
+    display.ax_.set_title(f"ROC ({split})")
     return display.figure_
 
 

@@ -86,8 +86,7 @@ def rightful(candidates: dict[int, Candidate], pin: dict | None, without: int | 
         anchors.append((int(pin["after"]), 1, int(pin["version"])))  # a pin after version n beats n's `always`
     after, _, anchor = max(anchors, default=(0, 0, None))
     best = pool[anchor] if anchor is not None else None
-    for number in sorted(pool):
-        candidate = pool[number]
+    for number, candidate in sorted(pool.items()):
         if number > after and candidate.mode == "best_val" and _better(candidate, best):
             best = candidate
     return best.version if best else None

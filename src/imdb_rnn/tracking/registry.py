@@ -50,9 +50,8 @@ SIGNATURE = ModelSignature(
 def log_model(
     model_path: Path, vocabulary_path: Path, config: dict, name: str, tags: dict, registered: list[str]
 ) -> str:
-    """Log the raw-text model (`config`: its backend and threshold) to the active run, self-contained (the
-    modules it runs bundled), and register it as a new version of `name` tagged with `tags`; its number,
-    returned, is appended to `registered` at once (see withdrawn_unless_finished)."""
+    """Log the raw-text model (`config`: backend, threshold) to the active run with the modules it runs, and
+    register it as a version of `name` tagged `tags`; its number, returned, goes to `registered` at once."""
     packages = SERVING_PACKAGES + BACKEND_PACKAGES[config["backend"]]
     with tempfile.TemporaryDirectory() as scratch:
         code = Path(scratch) / "imdb_rnn"
@@ -79,9 +78,8 @@ def log_model(
 
 @contextlib.contextmanager
 def withdrawn_unless_finished(name: str) -> Iterator[list[str]]:
-    """The versions of `name` registered in the block (it appends their numbers) are deleted if the
-    block does not finish (an error, Ctrl-C, SIGTERM), and the champion alias goes back to the version
-    that should hold it: a version in the registry is always one whose evaluation finished."""
+    """Versions of `name` registered in the block (it appends their numbers) deleted, and the alias settled
+    again, unless it finishes (an error, Ctrl-C, SIGTERM): a registered version is a finished evaluation."""
     versions: list[str] = []
     try:
         yield versions
