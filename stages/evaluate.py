@@ -33,11 +33,9 @@ def evaluation_run(training_run_id: str, values: dict[str, object]):
     training = tracking.mlflow.get_run(training_run_id)
     if all(training.data.params.get(key, str(value)) == str(value) for key, value in values.items()):
         return tracking.resumed_run(training_run_id)
-    return tracking.mlflow.start_run(
-        experiment_id=training.info.experiment_id,
-        run_name=f"{training.info.run_name}-evaluate",
-        tags=tracking.run_tags("evaluate") | dict.fromkeys(("mlflow.parentRunId", "training_run_id"), training_run_id),
-    )
+    tags = tracking.run_tags("evaluate") | dict.fromkeys(("mlflow.parentRunId", "training_run_id"), training_run_id)
+    name = f"{training.info.run_name}-evaluate"
+    return tracking.mlflow.start_run(experiment_id=training.info.experiment_id, run_name=name, tags=tags)
 
 
 def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:

@@ -63,10 +63,6 @@ class SentimentClassifier:
         if len(x):
             with self._lock:
                 probability = inference.predict(self.model, x, self.vocabulary.padding, self.batch_size, "vocabulary")
-        return pd.DataFrame(
-            {
-                "probability": probability,
-                "label": (probability >= self.threshold).astype("int64"),
-                "known_words": (x > OOV_ID).sum(axis=1).astype("int64"),
-            }
-        )
+        label = (probability >= self.threshold).astype("int64")
+        known_words = (x > OOV_ID).sum(axis=1).astype("int64")  # vocabulary words the model reads
+        return pd.DataFrame({"probability": probability, "label": label, "known_words": known_words})

@@ -10,8 +10,8 @@ import os
 import random
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ruamel.yaml import YAML, YAMLError
 
@@ -31,8 +31,7 @@ PRESETS_DIR = Path("presets")
 SCOPE = ("data.split.md5", "evaluate.threshold")
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     version: int
     mode: str | None
     accuracy: float | None

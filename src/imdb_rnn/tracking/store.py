@@ -240,12 +240,8 @@ def run_tags(stage: str) -> dict[str, str]:
 @contextlib.contextmanager
 def stage_run(experiment_id: str, stage: str, run_name: str, params: dict) -> Iterator[mlflow.ActiveRun]:
     """A stage's own run (unlabeled, pretrain: tagged role=<stage>) with its params; store failures as one line."""
-    with (
-        store_errors(),
-        mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name, tags={**run_tags(stage), "role": stage}
-        ) as active,
-    ):
+    tags = {**run_tags(stage), "role": stage}
+    with store_errors(), mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as active:
         mlflow.log_params(params)
         yield active
 
