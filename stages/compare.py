@@ -1,8 +1,6 @@
-"""compare: the recurrent model against the baseline on the same test reviews, review by review ->
-metrics/compare.json (the accuracy difference with its 95 % interval, McNemar's exact p-value),
-logged to the run evaluate logged to (the training run, or its child when evaluate re-ran with other
-params). Two accuracies each ±0.004 say little about their difference; pairing
-the reviews does (imdb_rnn.models.scoring.paired_comparison)."""
+"""compare: the recurrent model against the baseline on the same test reviews, review by review (two
+accuracies each ±0.004 say little about their difference; pairing does) -> metrics/compare.json (the
+difference with its 95 % interval, McNemar's exact p-value), logged to the run evaluate logged to."""
 
 from __future__ import annotations
 

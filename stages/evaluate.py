@@ -24,28 +24,18 @@ from imdb_rnn.tracking import store as tracking
 
 PARAMS = ("evaluate", "train.backend", "mlflow.experiment_name", "mlflow.registered_model_name", "mlflow.promote")
 PLOTTED_SPLIT = "test"  # the confusion matrix and ROC curve are the test split's
+OUTPUTS = ("eval.json", "confusion.csv", "roc.csv")
 
 
 def evaluation_run(training_run_id: str, values: dict[str, object]):
-    """The run to record this evaluation in: the training run itself, unless it already holds other
-    values of these params (this stage re-ran with, say, a new threshold). MLflow params cannot
-    change, so the re-run gets a run of its own, a child of the training run. The training run,
-    resumed, keeps its status if this stage fails: it is the evaluation that failed, not the training."""
+    """The training run, resumed (its status kept if this stage fails), unless it holds other values of
+    these params (evaluate re-ran with, say, a new threshold: MLflow params cannot change): then a child run."""
     training = tracking.mlflow.get_run(training_run_id)
     if all(training.data.params.get(key, str(value)) == str(value) for key, value in values.items()):
         return tracking.resumed_run(training_run_id)
-    return tracking.mlflow.start_run(
-        experiment_id=training.info.experiment_id,
-        run_name=f"{training.info.run_name}-evaluate",
-        tags={
-            **tracking.run_tags("evaluate"),
-            "mlflow.parentRunId": training_run_id,
-            "training_run_id": training_run_id,
-        },
-    )
-
-
-OUTPUTS = ("eval.json", "confusion.csv", "roc.csv")
+    tags = tracking.run_tags("evaluate") | dict.fromkeys(("mlflow.parentRunId", "training_run_id"), training_run_id)
+    name = f"{training.info.run_name}-evaluate"
+    return tracking.mlflow.start_run(experiment_id=training.info.experiment_id, run_name=name, tags=tags)
 
 
 def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, out_dir: Path) -> None:
@@ -57,25 +47,21 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
     threshold = params.evaluate.threshold
     padding = Vocabulary.load(data_dir / "vocab.json").padding
 
-    labels, probabilities = {}, {}
+    labels, probabilities, report = {}, {}, {}
     for split in SCORED_SPLITS:
-        x, labels[split] = load_padded(data_dir / f"{split}.npz")
-        source = str(data_dir / f"{split}.npz")
-        probabilities[split] = inference.predict(model, x, padding, params.evaluate.batch_size, source)
-    report: dict[str, object] = {
-        split: scores(labels[split], probabilities[split], threshold) for split in SCORED_SPLITS
-    }
+        path = data_dir / f"{split}.npz"
+        x, labels[split] = load_padded(path)
+        probabilities[split] = inference.predict(model, x, padding, params.evaluate.batch_size, str(path))
+        report[split] = scores(labels[split], probabilities[split], threshold)
     actual, probability = labels[PLOTTED_SPLIT], probabilities[PLOTTED_SPLIT]
     predicted = (probability >= threshold).astype(int)
     fpr, tpr, thresholds = roc_curve(actual, probability)
 
-    values = param_values(params, PARAMS)
-    # Outputs are staged and renamed into place only once every MLflow step has succeeded: a stage
-    # that fails in MLflow (a store gone, the registry refusing) leaves no outputs that DVC would
-    # take for this run's result, so the next `dvc repro` runs it again.
-    # A version registered here is withdrawn unless every output is in place (registry.py).
+    values, name = param_values(params, PARAMS), params.mlflow.registered_model_name
+    # Outputs are renamed into place only once every MLflow step has succeeded (a failure leaves none for
+    # DVC to take as done), and a version registered here is withdrawn unless they all are.
     with (
-        registry.withdrawn_unless_finished(params.mlflow.registered_model_name) as registered,
+        registry.withdrawn_unless_finished(name) as registered,
         staged_outputs(*(out_dir / name for name in OUTPUTS)) as (eval_json, confusion_csv, roc_csv),
     ):
         pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(confusion_csv, index=False)
@@ -88,30 +74,20 @@ def evaluate(params: Params, data_dir: Path, model_path: Path, run_file: Path, o
             tracking.mlflow.log_metrics(metric_values(report))
             # The run as the full record: data lineage, figures, the files that reproduce it.
             tracking.mlflow.set_tags(lineage.data_md5_tags())
-            plots.log(
-                plots.confusion_matrix(actual, predicted, f"Confusion matrix ({PLOTTED_SPLIT})"), "confusion_matrix"
-            )
-            plots.log(plots.roc_curve(actual, probability, f"ROC ({PLOTTED_SPLIT})"), "roc_curve")
+            plots.log(plots.confusion_matrix(actual, predicted, PLOTTED_SPLIT), "confusion_matrix")
+            plots.log(plots.roc_curve(actual, probability, PLOTTED_SPLIT), "roc_curve")
             for path in (PARAMS_FILE, lineage.LOCK_FILE):
                 if path.is_file():
                     tracking.mlflow.log_artifact(str(path))
             for path in (eval_json, confusion_csv, roc_csv):
                 tracking.mlflow.log_artifact(str(path), "metrics")
-            # The raw-text model, registered as a new version that carries its metrics; then the
-            # `champion` alias moved (or not) on validation accuracy, as mlflow.promote says.
-            info = registry.log_model(
-                model_path,
-                data_dir / "vocab.json",
-                params.train.backend,
-                threshold,
-                params.mlflow.registered_model_name,
-                # What its val.accuracy is comparable with (promotion.SCOPE): the same split, the same threshold.
-                version_tags=metric_values(report) | lineage.data_md5_tags() | {"evaluate.threshold": threshold},
-                registered=registered,
-            )
+            # The raw-text model, registered as a new version carrying its metrics and what its val.accuracy
+            # is comparable with (promotion.SCOPE: the same split, the same threshold); then the alias moved (or not).
+            tags = metric_values(report) | lineage.data_md5_tags() | {"evaluate.threshold": threshold}
+            config = {"backend": params.train.backend, "threshold": threshold}
+            version = registry.log_model(model_path, data_dir / "vocab.json", config, name, tags, registered)
             accuracies = {f"{split}.accuracy": report[split]["accuracy"] for split in ("val", "test")}
-            model_name, version = params.mlflow.registered_model_name, info.registered_model_version
-            print(promotion.promote(model_name, version, params.mlflow.promote, accuracies))
+            print(promotion.promote(name, version, params.mlflow.promote, accuracies))
 
 
 def main() -> None:

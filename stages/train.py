@@ -22,15 +22,9 @@ PARAMS = ("train", "pad", "mlflow.experiment_name")  # dvc.yaml's params of this
 UPSTREAM_STAGES = ("fetch", "split", "pad")  # their params (from dvc.lock) shaped the data trained on
 
 
-def run_name(params: Params, commit: str) -> str:
-    train = params.train
-    return os.environ.get("DVC_EXP_NAME") or f"{train.cell}-u{train.units}-e{train.epochs}-{commit[:7]}"
-
-
 def worker(params: Params, place: Cluster, data: TrainingData, args: argparse.Namespace) -> None:
-    """Another worker than the chief trains in step with it and writes nothing in the workspace: it
-    saves too (saving may take part in collectives), to a temp dir then deleted (TensorFlow's
-    multi-worker recipe). It never opens the MLflow store."""
+    """Another worker than the chief trains in step with it, never opens the MLflow store, and saves (saving
+    may take part in collectives) to a temp dir then deleted (TensorFlow's multi-worker recipe)."""
     use_backend(params.train.backend, params.train.seed)
     fitted = fitting.fit(params.train, distribution(params.train, place), data, [], args.pretrained)
     with tempfile.TemporaryDirectory(prefix="imdb-rnn-worker-") as scratch:
@@ -38,32 +32,30 @@ def worker(params: Params, place: Cluster, data: TrainingData, args: argparse.Na
 
 
 def chief(params: Params, place: Cluster, data: TrainingData, args: argparse.Namespace) -> None:
-    """The chief (or the only worker) trains inside a new MLflow run and writes every output. They
-    are staged, and renamed into place only once the run has every artifact and has ended: a failure
-    in MLflow (or a NaN loss) leaves the previous model and metrics, not new files without a
-    finished run behind them."""
+    """The chief (or the only worker) trains in a new MLflow run and writes every output, renamed into place
+    only once the run has every artifact and has ended (a failure in MLflow, or a NaN loss, leaves the old)."""
+    train = params.train
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before any training
-    use_backend(params.train.backend, params.train.seed)
-    placement = distribution(params.train, place)
+    use_backend(train.backend, train.seed)
+    placement = distribution(train, place)
     tags = tracking.run_tags("train") | {"distribute.workers": str(place.workers)}
-    if params.train.unlabeled_weight:  # the unlabeled stage's run (and its output's md5, data.unlabeled.md5)
+    if train.unlabeled_weight:  # the unlabeled stage's run (and its output's md5, data.unlabeled.md5)
         tags["unlabeled_run_id"] = tracking.read_run_reference(args.unlabeled / "run.json")
-    if params.train.init != "none":  # the pretrain stage's run (and its output's md5, data.pretrained.md5)
+    if train.init != "none":  # the pretrain stage's run (and its output's md5, data.pretrained.md5)
         tags["pretrain_run_id"] = tracking.read_run_reference(args.pretrained / pretraining.RUN_FILE)
     outputs = (args.model, args.history, args.metrics, args.run_file)
+    name = os.environ.get("DVC_EXP_NAME") or f"{train.cell}-u{train.units}-e{train.epochs}-{tags['git_commit'][:7]}"
     with (
         staged_outputs(*outputs) as (model_tmp, history_tmp, metrics_tmp, run_tmp),
         tracking.store_errors(),
-        tracking.mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name(params, tags["git_commit"]), tags=tags
-        ) as active,
+        tracking.mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as active,
     ):
         tracking.mlflow.log_params(lineage.upstream_params(UPSTREAM_STAGES) | param_values(params, PARAMS))
         tracking.mlflow.set_tags(lineage.data_md5_tags())  # the data it starts from, as dvc.lock has it
         tracking.log_dataset(data.x, data.y, args.data_dir / "train.npz", context="training")
         tracking.log_dataset(data.x_val, data.y_val, args.data_dir / "val.npz", context="validation")
         epochs = tracking.epoch_metrics()
-        fitted = fitting.fit(params.train, placement, data, [epochs], args.pretrained)  # a NaN loss: the run FAILED
+        fitted = fitting.fit(train, placement, data, [epochs], args.pretrained)  # a NaN loss: the run FAILED
         fitted.save(model_tmp)
         fitted.table.to_csv(history_tmp, index=False)
         metrics_tmp.write_text(json.dumps(fitted.summary(epochs.seconds), indent=2) + "\n", encoding="utf-8")

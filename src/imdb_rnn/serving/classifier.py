@@ -1,6 +1,5 @@
-"""The model as users get it: raw review text in, probability and label out. The same classifier
-backs `imdb_rnn.cli.predict` and the MLflow model (imdb_rnn.serving.pyfunc) that evaluate registers
-(imdb_rnn.tracking.registry); nothing here imports MLflow, so predicting from local files does not pay for it."""
+"""The model as users get it: review text in, probability and label out, for imdb_rnn.cli.predict and the
+registered MLflow model (imdb_rnn.serving.pyfunc); no MLflow import, so local files predict without its cost."""
 
 from __future__ import annotations
 
@@ -22,16 +21,13 @@ DEFAULT_BACKEND = "jax"  # a model logged without its backend in its config (par
 
 
 class SentimentClassifier:
-    """A trained Keras model with the vocabulary it was trained on, applied to review text
-    through the pad stage's own preprocessing (imdb_rnn.data.text). Safe to call from several threads
-    (`mlflow models serve` answers each request in a thread of its own)."""
+    """A trained Keras model and its vocabulary, applied to review text by the pad stage's preprocessing
+    (imdb_rnn.data.text); thread-safe (`mlflow models serve` answers each request in a thread)."""
 
     def __init__(self, model, vocabulary: Vocabulary, threshold: float = 0.5, batch_size: int = BATCH_SIZE) -> None:
         self.model, self.vocabulary, self.threshold, self.batch_size = model, vocabulary, threshold, batch_size
-        # Keras builds its predict function on the first call, without a lock: on JAX two first
-        # calls at once leave it broken for good ("'NoneType' object is not callable" on every
-        # later request). One prediction at a time: each already uses every core, and the lock
-        # itself costs microseconds against milliseconds per call (benchmarks/predict_lock.py).
+        # One prediction at a time: Keras builds its predict function on the first call without a lock (two
+        # at once on JAX broke it for good), each uses every core anyway (benchmarks/predict_lock.py).
         self._lock = threading.Lock()
 
     @classmethod
@@ -55,30 +51,18 @@ class SentimentClassifier:
         return cls(model, vocabulary, threshold, batch_size)
 
     def predict(self, texts: Iterable[str]) -> pd.DataFrame:
-        """One row per review, in order: probability (of positive), label (1/0), and known_words:
-        how many of the words the model reads (after truncation to max_len) are in its vocabulary.
-        known_words 0 (only punctuation, only `<br />`, only unknown words) means the label says
-        nothing about the review: it is the model's answer to an empty one."""
+        """One row per review, in order: probability (of positive), label (1/0), and known_words: how many
+        words the model reads (after truncation to max_len) are in its vocabulary (0: the label says nothing)."""
         texts = list(texts)
         for row, text in enumerate(texts):
             if not isinstance(text, str):
                 got = "null" if text is None or text != text else type(text).__name__  # NaN: a null in pandas
                 raise PipelineError(f"row {row}: text is {got}, expected a string")
         x = texts_to_padded(texts, self.vocabulary)
-        if len(x) == 0:
-            return pd.DataFrame(
-                {
-                    "probability": np.empty(0),
-                    "label": np.empty(0, dtype="int64"),
-                    "known_words": np.empty(0, dtype="int64"),
-                }
-            )
-        with self._lock:
-            probability = inference.predict(self.model, x, self.vocabulary.padding, self.batch_size, "vocabulary")
-        return pd.DataFrame(
-            {
-                "probability": probability,
-                "label": (probability >= self.threshold).astype("int64"),
-                "known_words": (x > OOV_ID).sum(axis=1).astype("int64"),
-            }
-        )
+        probability = np.empty(0)
+        if len(x):
+            with self._lock:
+                probability = inference.predict(self.model, x, self.vocabulary.padding, self.batch_size, "vocabulary")
+        label = (probability >= self.threshold).astype("int64")
+        known_words = (x > OOV_ID).sum(axis=1).astype("int64")  # vocabulary words the model reads
+        return pd.DataFrame({"probability": probability, "label": label, "known_words": known_words})

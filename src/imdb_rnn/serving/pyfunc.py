@@ -1,5 +1,5 @@
-"""The logged MLflow model's code ("models from code"): MLflow runs this file to load the model,
-so nothing is unpickled. The modules it runs are bundled with the model (registry.BUNDLED_MODULES)."""
+"""The logged MLflow model's code ("models from code": MLflow runs this file to load the model, nothing is
+unpickled), with the modules it runs bundled (registry.BUNDLED_MODULES)."""
 
 import functools
 import gc
@@ -11,43 +11,30 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from imdb_rnn.data.text import review_problem
 from imdb_rnn.runtime.errors import PipelineError, one_line, redact, shorten
 from imdb_rnn.serving.classifier import SentimentClassifier
 
 
 class UnscorableInput(MlflowException):
-    """A request the model cannot score, answered 400 with one line and no stack trace. MLflow's
-    scoring server rewrites the message of any MlflowException to start with the whole input
-    (a DataFrame, over many lines); the first message set is kept."""
+    """A request the model cannot score: 400, one line (the scoring server's guard takes it back out of the
+    message MLflow rewrites to start with the whole input)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message), error_code=INVALID_PARAMETER_VALUE)
-
-    @property
-    def message(self) -> str:
-        return self._message
-
-    @message.setter
-    def message(self, value: str) -> None:
-        if not hasattr(self, "_message"):
-            self._message = value
 
 
 class SentimentModel(mlflow.pyfunc.PythonModel):
     """A DataFrame with a `text` column -> `probability` and `label` columns."""
 
     def load_context(self, context) -> None:
-        config = context.model_config or {}
+        config, artifacts = context.model_config or {}, context.artifacts
         self.classifier = SentimentClassifier.from_files(
-            context.artifacts["model"],
-            context.artifacts["vocabulary"],
-            backend=config.get("backend"),
-            threshold=float(config.get("threshold", 0.5)),
+            artifacts["model"], artifacts["vocabulary"], config.get("backend"), float(config.get("threshold", 0.5))
         )
-        # A server's pauses: Keras builds its predict function on the first call (a second), and Python's
-        # full garbage collection walks every object of MLflow, Keras and JAX (~0.5 M: 0.2-1 s) now
-        # and then, stalling the requests that arrive meanwhile. Both done here, once; then what is
-        # loaded is frozen out of every later collection (they walk only what requests allocate).
+        # A server's pauses, taken here once: Keras builds its predict function on the first call (a second),
+        # and a full collection walks every object of MLflow, Keras and JAX (~0.5 M: 0.2-1 s); what is
+        # loaded is then frozen out of later collections (they walk only what requests allocate).
         self.classifier.predict(["warm up"])
         gc.collect()
         gc.freeze()
@@ -55,25 +42,18 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if "text" not in model_input:
             raise UnscorableInput(MISSING_TEXT)
-        refuse_empty_reviews(model_input["text"])
+        for row, text in enumerate(model_input["text"]):  # imdb-predict's rule: an empty review is refused
+            if isinstance(text, str) and (problem := review_problem(text)):
+                raise UnscorableInput(f"row {row}: {problem}")
         try:
             return self.classifier.predict(model_input["text"])
         except PipelineError as exc:
             raise UnscorableInput(str(exc)) from None
 
 
-def refuse_empty_reviews(texts) -> None:
-    """imdb-predict's rule, kept by the served model too: a review with no text is refused (a model
-    answers an empty review with a confident label that says nothing)."""
-    for row, text in enumerate(texts):
-        if isinstance(text, str) and not text.strip():
-            raise UnscorableInput(f"row {row}: empty review")
-
-
-# What MLflow's scoring server says of a request before the model sees it, made one line: its schema
-# check answers a missing column with the whole input echoed over many lines, and two requests
-# crash it (500): JSON nested 100,000 deep (a RecursionError in json.loads) and an empty
-# Content-Type header (None.split: AttributeError).
+# What MLflow's scoring server says of a request before the model sees it, made one line: a missing
+# column echoed the whole input over many lines; JSON nested 100,000 deep (RecursionError) and an
+# empty Content-Type header (AttributeError) crashed it (500).
 SCORING_SERVER = "mlflow.pyfunc.scoring_server"
 MISSING_TEXT = "no `text` column in the input"
 # The largest request body scored: MLflow parses a body whole, into ~20 times its size (a 50 MB body
@@ -82,18 +62,9 @@ MAX_BYTES_VARIABLE = "IMDB_SERVE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 10_000_000
 
 
-def _request_error(exc: MlflowException) -> str:
-    """MLflow's message for a request it refused, as one line without the input it echoes."""
-    message = exc.message
-    if "missing inputs" in message and "'text'" in message:
-        return MISSING_TEXT
-    return shorten(one_line(message.rsplit("Error: ", 1)[-1]).strip(), 300).strip("'\"")
-
-
 def guard_scoring_server(module) -> None:
-    """Wrap the scoring server's `invocations` (the handler of every /invocations request, looked up
-    when each request comes) so that what it cannot parse is a 4xx with one line, never a 500. MLflow
-    runs this file in the server's process before it builds the app; elsewhere nothing changes."""
+    """Wrap the scoring server's `invocations` (looked up for each /invocations request) so that what it
+    cannot parse is a 4xx with one line, never a 500. Runs in the server's process, before it builds the app."""
     invocations = getattr(module, "invocations", None)
     response = getattr(module, "InvocationsResponse", None)
     if invocations is None or response is None or getattr(invocations, "imdb_guarded", False):
@@ -121,12 +92,13 @@ def guard_scoring_server(module) -> None:
             return invocations(data, content_type, model, input_schema)
         except RecursionError:
             raise UnscorableInput("the request's JSON is nested too deep to read") from None
-        except UnscorableInput:
-            raise
         except MlflowException as exc:
             if exc.get_http_status_code() >= 500:
                 raise
-            raise UnscorableInput(_request_error(exc)) from None
+            if "missing inputs" in exc.message and "'text'" in exc.message:
+                raise UnscorableInput(MISSING_TEXT) from None
+            reason = exc.message.rsplit("Error: ", 1)[-1]  # MLflow's message (ours too) echoes the input first
+            raise UnscorableInput(shorten(one_line(reason).strip(), 300).strip("'\"")) from None
 
     guarded.imdb_guarded = True
     module.invocations = guarded

@@ -11,8 +11,7 @@ LOCK_FILE = Path("dvc.lock")  # beside params.yaml, in the folder DVC runs stage
 
 
 def _locked_stages(lock_file: Path) -> dict:
-    """dvc.lock's stages; DVC updates dvc.lock after each stage, so while a stage runs it holds the
-    stages before it. Empty outside a DVC run."""
+    """dvc.lock's stages (while a stage runs: those before it, as DVC updates it after each); empty outside DVC."""
     try:
         lock = YAML(typ="safe", pure=True).load(Path(lock_file).read_text(encoding="utf-8")) or {}
     except (OSError, YAMLError):
@@ -21,8 +20,7 @@ def _locked_stages(lock_file: Path) -> dict:
 
 
 def data_md5_tags(lock_file: Path = LOCK_FILE) -> dict[str, str]:
-    """The md5 of each data output, as tags: data/raw/reviews.parquet -> 'data.raw.md5',
-    data/split -> 'data.split.md5'."""
+    """The md5 of each data output as a tag: data/split -> 'data.split.md5', data/raw/*.parquet -> 'data.raw.md5'."""
     tags = {}
     for stage in _locked_stages(lock_file).values():
         for out in stage.get("outs") or []:
@@ -39,9 +37,13 @@ def upstream_params(stages: tuple[str, ...], lock_file: Path = LOCK_FILE) -> dic
     locked = _locked_stages(lock_file)
     for stage in stages:
         for file_params in ((locked.get(stage) or {}).get("params") or {}).values():
-            for key, value in file_params.items():
-                if isinstance(value, dict):
-                    values.update({f"{key}.{name}": item for name, item in value.items()})
-                else:
-                    values[key] = value
+            values.update(flat(file_params))
     return values
+
+
+def flat(data: dict, prefix: str = "") -> dict[str, object]:
+    """A nested mapping's leaves, keyed "section.key" as MLflow logs params."""
+    leaves: dict[str, object] = {}
+    for key, value in (data or {}).items():
+        leaves |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+    return leaves

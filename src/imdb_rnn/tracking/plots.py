@@ -12,18 +12,18 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
+from imdb_rnn.tracking.store import mlflow
+
 
 def training_curves(history: pd.DataFrame, kept_epoch: int | None = None) -> plt.Figure:
-    """Loss and accuracy per epoch, training against validation (metrics/history.csv). `kept_epoch`:
-    the epoch whose weights the model holds; marked when it is not the last (early stopping
-    restored it), since the curves' last point is then not the model that was saved."""
+    """Loss and accuracy per epoch, training against validation (metrics/history.csv), and `kept_epoch`, the
+    epoch whose weights the model holds, marked when early stopping restored an earlier one than the last."""
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     history.plot(x="epoch", y=["loss", "val_loss"], ax=loss_axes, marker="o", title="Loss")
     history.plot(x="epoch", y=["accuracy", "val_accuracy"], ax=accuracy_axes, marker="o", title="Accuracy")
     for axes in (loss_axes, accuracy_axes):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, not 1.25
-    if kept_epoch is not None and kept_epoch < int(history["epoch"].max()):
-        for axes in (loss_axes, accuracy_axes):
+        if kept_epoch is not None and kept_epoch < int(history["epoch"].max()):
             axes.axvline(
                 kept_epoch, color="tab:green", linestyle="--", label=f"kept: epoch {kept_epoch} (lowest val_loss)"
             )
@@ -31,24 +31,22 @@ def training_curves(history: pd.DataFrame, kept_epoch: int | None = None) -> plt
     return figure
 
 
-def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, title: str) -> plt.Figure:
+def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, split: str) -> plt.Figure:
     display = ConfusionMatrixDisplay.from_predictions(
         actual, predicted, labels=[0, 1], display_labels=["negative", "positive"], values_format="d", colorbar=False
     )
-    display.ax_.set_title(title)
+    display.ax_.set_title(f"Confusion matrix ({split})")
     return display.figure_
 
 
-def roc_curve(actual: np.ndarray, probability: np.ndarray, title: str) -> plt.Figure:
+def roc_curve(actual: np.ndarray, probability: np.ndarray, split: str) -> plt.Figure:
     display = RocCurveDisplay.from_predictions(actual, probability, name="model", plot_chance_level=True)
-    display.ax_.set_title(title)
+    display.ax_.set_title(f"ROC ({split})")
     return display.figure_
 
 
 def log(figure: plt.Figure, name: str) -> None:
     """Log `figure` to the active MLflow run as plots/<name>.png and free it."""
-    from imdb_rnn.tracking.store import mlflow
-
     try:
         mlflow.log_figure(figure, f"plots/{name}.png")
     finally:

@@ -1,24 +1,7 @@
-"""The registry's `champion` alias: the version to serve (models:/<name>@champion), moved on validation
-accuracy, never on test. After registering a version, `evaluate` calls `promote`:
-
-- mlflow.promote: best_val (default): the version takes the alias only if its val.accuracy is strictly
-  better than the champion's (ties keep the old one); the first version becomes champion;
-- always: it takes the alias whatever its score; never: it never does;
-- `imdb-promote VERSION` (`pin`) moves it by hand, and later versions compete with that one.
-
-Only comparable figures compete: a version's val.accuracy is compared only with versions scored on
-the same validation reviews at the same threshold (`SCOPE`: the data/split md5 and evaluate.threshold
-evaluate tags each version with). Any other (another split.seed or split.group_by, another
-threshold, a version from before these tags) never takes the alias automatically, and its
-promotion.reason says so; `imdb-promote` still moves the alias to it by hand.
-
-Concurrency (a sweep's experiments finishing together, on SQLite or a shared server): no process
-compares and sets in one step, so the alias is a function of the registry's content, `rightful`:
-the latest anchor (the last manual promotion, or the last `always` version) against every `best_val`
-version registered after it, the best val.accuracy winning, the earlier on a tie. Each evaluation
-writes its version's tags first, then sets the alias to that function's answer and reads it back
-until what it reads agrees with what it computes: whoever writes last checks after writing, and
-sees every version registered before, so the alias ends on the best, whatever the interleaving."""
+"""The registry's `champion` alias, moved on val.accuracy by `mlflow.promote` or by hand (`pin`): the rules
+are docs/tracking.md's "The `champion` alias". No store compares and sets in one step, so the alias is a
+function of the registry's content (`rightful`), which each evaluation sets after tagging its version and
+reads back until the two agree: whoever writes last sees every version, whatever the interleaving."""
 
 from __future__ import annotations
 
@@ -27,13 +10,14 @@ import os
 import random
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ruamel.yaml import YAML, YAMLError
 
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.tracking import store as tracking
+from imdb_rnn.tracking.lineage import flat
 
 ALIAS = "champion"
 METRIC = "val.accuracy"
@@ -47,8 +31,7 @@ PRESETS_DIR = Path("presets")
 SCOPE = ("data.split.md5", "evaluate.threshold")
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     version: int
     mode: str | None
     accuracy: float | None
@@ -57,14 +40,11 @@ class Candidate:
 
 def _accuracy(client, version) -> float | None:
     """val.accuracy from the version's tags, else from its run (a version registered before the tag)."""
-    if METRIC in version.tags:
-        try:
-            return float(version.tags[METRIC])
-        except ValueError:
-            return None
     try:
+        if METRIC in version.tags:
+            return float(version.tags[METRIC])
         return client.get_run(version.run_id).data.metrics.get(METRIC)
-    except Exception:  # a deleted run, a run in another store: no score
+    except Exception:  # not a number, a deleted run, a run in another store: no score
         return None
 
 
@@ -91,11 +71,9 @@ def _state(client, name: str) -> tuple[dict[int, Candidate], dict | None]:
 def _better(candidate: Candidate, than: Candidate | None) -> bool:
     if than is None:
         return True
-    if candidate.scope != than.scope:  # scored on other reviews or at another threshold: not comparable
+    if candidate.scope != than.scope or candidate.accuracy is None:  # other reviews or threshold: not comparable
         return False
-    if than.accuracy is None:  # a champion with no score loses to any scored version
-        return candidate.accuracy is not None
-    return candidate.accuracy is not None and candidate.accuracy > than.accuracy
+    return than.accuracy is None or candidate.accuracy > than.accuracy  # an unscored champion loses
 
 
 def rightful(candidates: dict[int, Candidate], pin: dict | None, without: int | None = None) -> int | None:
@@ -107,8 +85,7 @@ def rightful(candidates: dict[int, Candidate], pin: dict | None, without: int | 
         anchors.append((int(pin["after"]), 1, int(pin["version"])))  # a pin after version n beats n's `always`
     after, _, anchor = max(anchors, default=(0, 0, None))
     best = pool[anchor] if anchor is not None else None
-    for number in sorted(pool):
-        candidate = pool[number]
+    for number, candidate in sorted(pool.items()):
         if number > after and candidate.mode == "best_val" and _better(candidate, best):
             best = candidate
     return best.version if best else None
@@ -141,18 +118,15 @@ def _score(accuracy: float | None) -> str:
     return "no val.accuracy" if accuracy is None else f"val.accuracy {accuracy:.4f}"
 
 
-def _delta(mine: float | None, theirs: float | None) -> str | None:
-    return None if mine is None or theirs is None else f"{mine - theirs:+.4f}"
-
-
 def decision_tags(version: int, mode: str, champion: int | None, candidates, pin) -> dict[str, str]:
     """Why `version` is, or is not, the champion: against which version, by how much."""
     mine = candidates[version]
     promoted = champion == version
     other = rightful(candidates, pin, without=version) if promoted else champion
-    theirs = candidates[other].accuracy if other in candidates else None
-    comparable = other not in candidates or candidates[other].scope == mine.scope
-    delta = _delta(mine.accuracy, theirs) if comparable else None
+    rival = candidates.get(other)
+    theirs = rival.accuracy if rival else None
+    comparable = rival is None or rival.scope == mine.scope
+    delta = f"{mine.accuracy - theirs:+.4f}" if comparable and None not in (mine.accuracy, theirs) else None
     by = f" ({delta})" if delta else ""
     if mode == "never":
         reason = f"mlflow.promote is never; the champion is version {champion}" if champion else "mlflow.promote: never"
@@ -165,28 +139,23 @@ def decision_tags(version: int, mode: str, champion: int | None, candidates, pin
     elif mode == "always":  # a later `always` version or a manual promotion came after it
         reason = f"promoted, then superseded by version {other}"
     elif not comparable:
-        differ = ", ".join(
-            f"{key} {a} vs {b}" for key, a, b in zip(SCOPE, mine.scope, candidates[other].scope, strict=True) if a != b
-        )
+        differ = ", ".join(f"{k} {a} vs {b}" for k, a, b in zip(SCOPE, mine.scope, rival.scope, strict=True) if a != b)
         reason = (
             f"not compared with version {other}: scored on other validation reviews or threshold ({differ}); "
             f"never promoted automatically, imdb-promote {version} moves the alias by hand"
         )
-    elif theirs is not None and mine.accuracy is not None and mine.accuracy == theirs:
+    elif theirs is not None and mine.accuracy == theirs:
         reason = f"{_score(mine.accuracy)} ties version {other}'s: a tie keeps the champion"
     else:
         reason = f"{_score(mine.accuracy)} does not beat version {other}'s {_score(theirs)}{by}"
     tags = {MODE_TAG: mode, "promotion.promoted": str(promoted).lower(), "promotion.reason": reason}
-    if other is not None:
-        tags["promotion.against"] = str(other)
-    if delta:
-        tags["promotion.val_accuracy_delta"] = delta
-    return tags
+    tags |= {"promotion.against": str(other)} if other is not None else {}
+    return tags | ({"promotion.val_accuracy_delta": delta} if delta else {})
 
 
 def promote(name: str, version: str | int, mode: str, scores: dict[str, float] | None = None) -> str:
-    """After evaluate registered `version` (tagged with val.accuracy): describe it (its run, params,
-    `scores`), move the alias by `mode`, tag the version with why; returns one line saying what happened."""
+    """After evaluate registered `version` (tagged with val.accuracy): describe it (`scores`), move the
+    alias by `mode`, tag the version with why; returns the line to print."""
     if mode not in MODES:
         raise PipelineError(f"mlflow.promote: expected one of {', '.join(MODES)} (got {mode!r})")
     client = tracking.mlflow.MlflowClient()
@@ -204,8 +173,8 @@ def promote(name: str, version: str | int, mode: str, scores: dict[str, float] |
 
 
 def pin(name: str, version: str) -> str:
-    """imdb-promote: the alias moved by hand to `version` (which must exist, as a version of `name`);
-    versions registered later compete with it. Returns the one line to print."""
+    """imdb-promote: the alias moved by hand to an existing `version`, which later versions compete with;
+    returns the line to print."""
     client = tracking.mlflow.MlflowClient()
     if not (version.isascii() and version.isdigit()):  # isdigit alone takes '²' (ValueError) and '١' (1)
         raise PipelineError(f"{name}: {version!r} is not a version number")
@@ -231,32 +200,9 @@ def pin(name: str, version: str) -> str:
     return f"{name}@{ALIAS}: {moved} version {version} ({scores})"
 
 
-# --- the version's description: the run, what differs from the committed params, the scores ---
-
-
-def flat(data: dict, prefix: str = "") -> dict[str, object]:
-    """A nested mapping's leaves, keyed "section.key" as MLflow logs params."""
-    leaves: dict[str, object] = {}
-    for key, value in (data or {}).items():
-        if isinstance(value, dict):
-            leaves.update(flat(value, f"{prefix}{key}."))
-        else:
-            leaves[f"{prefix}{key}"] = value
-    return leaves
-
-
-def committed_params(revision: str = "HEAD") -> tuple[str, dict[str, str]] | None:
-    """(short commit, params.yaml at it, flattened to strings as MLflow logs params); None outside git."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", revision], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        text = subprocess.run(
-            ["git", "show", f"{revision}:params.yaml"], capture_output=True, text=True, check=True
-        ).stdout
-        return commit, {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(text)).items()}
-    except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):
-        return None
+def _leaves(text: str) -> dict[str, str]:
+    """A params file's leaves as strings, as MLflow logs params (AttributeError: not a mapping)."""
+    return {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(text)).items()}
 
 
 def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[str | None, set[str]]:
@@ -264,9 +210,7 @@ def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[s
     best, covered = None, set()
     for path in sorted(presets_dir.glob("*.yaml")):
         try:
-            values = {
-                key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(path.read_text())).items()
-            }
+            values = _leaves(path.read_text())
         except (OSError, YAMLError, AttributeError):
             continue
         explained = {key for key in changed if key in values}
@@ -276,26 +220,27 @@ def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[s
 
 
 def describe(client, name: str, version: int, scores: dict[str, float]) -> str:
-    """Reads on its own on the registry page: which run, the preset or params that differ from the
-    committed params.yaml (the baseline of a `dvc exp run`), val and test accuracy."""
+    """The version's description, read on its own on the registry page: its run, the preset or params that
+    differ from the committed params.yaml (a `dvc exp run`'s baseline), val and test accuracy."""
     run = client.get_run(client.get_model_version(name, str(version)).run_id)
     params = dict(run.data.params)
     if "training_run_id" in run.data.tags:  # an evaluation's own child run: the training run has the rest
         params = {**client.get_run(run.data.tags["training_run_id"]).data.params, **params}
-    lines = [f"Run {run.info.run_name} ({run.info.run_id})."]
-    committed = committed_params(os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD")
-    if committed is None:
-        lines.append("Params: no committed params.yaml to compare with.")
+    revision = os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD"
+    try:
+        commit = tracking.git("rev-parse", "--short", revision)
+        defaults = _leaves(tracking.git("show", f"{revision}:params.yaml"))
+    except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):  # outside git
+        said = "Params: no committed params.yaml to compare with."
     else:
-        commit, defaults = committed
         changed = {key: value for key, value in sorted(params.items()) if key in defaults and defaults[key] != value}
         preset, covered = _preset(changed)
         rest = ", ".join(f"{key}={value}" for key, value in changed.items() if key not in covered)
         if preset:
-            lines.append(f"Preset {preset} over params.yaml at {commit}" + (f", and {rest}." if rest else "."))
+            said = f"Preset {preset} over params.yaml at {commit}" + (f", and {rest}." if rest else ".")
         elif rest:
-            lines.append(f"Params that differ from params.yaml at {commit}: {rest}.")
+            said = f"Params that differ from params.yaml at {commit}: {rest}."
         else:
-            lines.append(f"Params as committed (params.yaml at {commit}).")
-    lines.append(" ".join(f"{key} {value:.4f}" for key, value in scores.items()) + ".")
-    return "\n".join(lines)
+            said = f"Params as committed (params.yaml at {commit})."
+    figures = " ".join(f"{key} {value:.4f}" for key, value in scores.items())
+    return f"Run {run.info.run_name} ({run.info.run_id}).\n{said}\n{figures}."

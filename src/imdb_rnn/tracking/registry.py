@@ -7,12 +7,13 @@ import importlib.metadata
 import shutil
 import signal
 import tempfile
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.store.artifact.utils.models import get_model_name_and_version
+from mlflow.types import ColSpec, Schema
 
 from imdb_rnn.runtime.errors import PipelineError, redact
 from imdb_rnn.tracking import promotion
@@ -36,77 +37,49 @@ BUNDLED_MODULES = (
 # so MLflow need not infer them by importing the model in a subprocess.
 SERVING_PACKAGES = ("mlflow", "keras", "numpy", "pandas", "pydantic", "ruamel.yaml")
 BACKEND_PACKAGES = {"tensorflow": ("tensorflow-cpu",), "jax": ("jax", "jaxlib")}
-INPUT_EXAMPLE = pd.DataFrame(
-    {
-        "text": [
-            "A wonderful film: moving, funny and beautifully acted. I loved every minute.",
-            "Dull, predictable and far too long. The worst movie I have seen this year.",
-        ]
-    }
+EXAMPLE_REVIEWS = [
+    "A wonderful film: moving, funny and beautifully acted. I loved every minute.",
+    "Dull, predictable and far too long. The worst movie I have seen this year.",
+]
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text")]),
+    outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label"), ColSpec("long", "known_words")]),
 )
 
 
-def signature():
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    return ModelSignature(
-        inputs=Schema([ColSpec("string", "text")]),
-        outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label"), ColSpec("long", "known_words")]),
-    )
-
-
-def pip_requirements(backend: str) -> list[str]:
-    names = SERVING_PACKAGES + BACKEND_PACKAGES[backend]
-    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
-
-
 def log_model(
-    model_path: Path,
-    vocabulary_path: Path,
-    backend: str,
-    threshold: float,
-    registered_model_name: str,
-    version_tags: dict[str, object],
-    registered: list[str],
-):
-    """Log the raw-text model to the active run, with the modules it runs bundled so that the
-    model is self-contained, and register it as a new version tagged with `version_tags` (its number
-    appended to `registered` at once: see withdrawn_unless_finished)."""
-    import mlflow.pyfunc
-
+    model_path: Path, vocabulary_path: Path, config: dict, name: str, tags: dict, registered: list[str]
+) -> str:
+    """Log the raw-text model (`config`: backend, threshold) to the active run with the modules it runs, and
+    register it as a version of `name` tagged `tags`; its number, returned, goes to `registered` at once."""
+    packages = SERVING_PACKAGES + BACKEND_PACKAGES[config["backend"]]
     with tempfile.TemporaryDirectory() as scratch:
         code = Path(scratch) / "imdb_rnn"
         for module in BUNDLED_MODULES:
             relative = Path(*module.split(".")[1:]).with_suffix(".py")
-            for package in [Path(*relative.parts[:depth]) for depth in range(len(relative.parts))]:
-                (code / package).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(PACKAGE_DIR / package / "__init__.py", code / package / "__init__.py")
-            shutil.copy2(PACKAGE_DIR / relative, code / relative)
-        info = mlflow.pyfunc.log_model(
+            (code / relative).parent.mkdir(parents=True, exist_ok=True)
+            for file in (relative, *(package / "__init__.py" for package in relative.parents)):
+                shutil.copy2(PACKAGE_DIR / file, code / file)
+        info = tracking.mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PACKAGE_DIR / "serving" / "pyfunc.py"),  # models from code: nothing unpickled
             artifacts={"model": str(model_path), "vocabulary": str(vocabulary_path)},
             code_paths=[str(code)],
-            model_config={"backend": backend, "threshold": threshold},
-            signature=signature(),
-            input_example=INPUT_EXAMPLE,
-            pip_requirements=pip_requirements(backend),
-            registered_model_name=registered_model_name,
+            model_config=config,
+            signature=SIGNATURE,
+            input_example=pd.DataFrame({"text": EXAMPLE_REVIEWS}),
+            pip_requirements=[f"{name}=={importlib.metadata.version(name)}" for name in packages],
             tags=tracking.user_tag(),  # else MLflow tags the model with MLFLOW_TRACKING_USERNAME
         )
-    registered.append(info.registered_model_version)
-    client = tracking.mlflow.MlflowClient()
-    for key, value in version_tags.items():
-        client.set_model_version_tag(registered_model_name, info.registered_model_version, key, str(value))
-    return info
+    tags = tracking.user_tag() | {key: str(value) for key, value in tags.items()}
+    registered.append(tracking.mlflow.register_model(info.model_uri, name, tags=tags).version)
+    return registered[-1]
 
 
 @contextlib.contextmanager
 def withdrawn_unless_finished(name: str) -> Iterator[list[str]]:
-    """The versions of `name` registered in the block (it appends their numbers) are deleted if the
-    block does not finish (an error, Ctrl-C, SIGTERM), and the champion alias goes back to the version
-    that should hold it: a version in the registry is always one whose evaluation finished."""
+    """Versions of `name` registered in the block (it appends their numbers) deleted, and the alias settled
+    again, unless it finishes (an error, Ctrl-C, SIGTERM): a registered version is a finished evaluation."""
     versions: list[str] = []
     try:
         yield versions
@@ -129,21 +102,17 @@ def check_model_files(uri: str) -> None:
     line (MLflow says `No such artifact: ''`, or a 40-line traceback under `mlflow models serve`)."""
     if not uri.startswith("models:/"):
         return
-    from mlflow.exceptions import MlflowException
-    from mlflow.store.artifact.utils.models import get_model_name_and_version
-
     client = tracking.mlflow.MlflowClient()
     try:
         name, version = get_model_name_and_version(client, uri)
         location = client.get_model_version_download_uri(name, version)
-    except MlflowException as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PipelineError(f"{uri}: {redact(first)} (in the MLflow store {redact(tracking.tracking_uri())})") from None
-    if location.startswith("file:"):
-        folder = Path(urllib.request.url2pathname(urllib.parse.urlparse(location).path))
-        if not folder.is_dir():
-            raise PipelineError(
-                f"{uri}: version {version}'s files are missing: no folder {folder} (the artifact folder "
-                f"{tracking.ARTIFACTS_DIR}/ deleted or moved?): restore it, or train and register a new version "
-                "(`dvc repro --force --single-item train evaluate`, then `make promote VERSION=<it>`)"
-            )
+    except tracking.MlflowException as exc:
+        store = redact(tracking.tracking_uri())
+        raise PipelineError(f"{uri}: {tracking.first_line(exc)} (in the MLflow store {store})") from None
+    folder = Path(tracking.local_file_uri_to_path(location))
+    if location.startswith("file:") and not folder.is_dir():
+        raise PipelineError(
+            f"{uri}: version {version}'s files are missing: no folder {folder} (the artifact folder "
+            f"{tracking.ARTIFACTS_DIR}/ deleted or moved?): restore it, or train and register a new version "
+            "(`dvc repro --force --single-item train evaluate`, then `make promote VERSION=<it>`)"
+        )

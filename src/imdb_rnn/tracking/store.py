@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import getpass
 import json
 import logging
@@ -13,26 +12,26 @@ import re
 import socket
 import subprocess
 import time
-import urllib.parse
+import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, create_model
 from sqlalchemy.exc import SQLAlchemyError
 
-from imdb_rnn.runtime.errors import PipelineError, describe, read_bounded, redact, shorten
+from imdb_rnn.runtime.errors import PipelineError, describe, os_error_line, read_bounded, redact, shorten
 from imdb_rnn.runtime.outputs import process_alive, write_text_atomic
 
-# Bounded waits: MLflow's defaults (7 retries, 120 s timeout) would hang a stage for minutes
-# on an unreachable server. A user's own setting wins.
+# Bounded waits (MLflow's 7 retries and 120 s timeout hung a stage for minutes); a user's own setting wins.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.utils.file_utils import local_file_uri_to_path
 
 # A SQLite store another process holds locked: SQLite itself waits (SQLAlchemy 5 s on connect,
 # MLflow's 20 s busy timeout per query); we try a few times more, then say so in one line.
@@ -42,27 +41,34 @@ _BUSY = re.compile(r"database is (locked|busy)", re.IGNORECASE)
 # MLflow's SQL store looks a dataset up, then inserts it: two runs logging the same new dataset at
 # once (a queued sweep on a shared server) both insert, and the later one hits the unique key.
 _DUPLICATE = re.compile(r"duplicate key|UniqueViolation|UNIQUE constraint failed", re.IGNORECASE)
+# SQLite's words for a full disk (SQLAlchemy may report another error first, "Query-invoked autoflush").
+_DISK_FULL = re.compile(r"database or disk is full|No space left on device|SQLITE_FULL", re.IGNORECASE)
 # MLflow logs the full traceback of every SQLite error before raising it: noise around our one line.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 STORE_FILE = "mlflow.db"
 MAX_RUN_FILE_BYTES = 64 << 10  # a run file holds two ids
+_RUN_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}$"  # MLflow's rule (mlflow.utils.validation)
 ARTIFACTS_DIR = "mlartifacts"
 EXPERIMENT_COPIES = Path(".dvc", "tmp", "exps")  # where `dvc exp run --queue/--temp` runs stages
+PROCESS_TAG = "process"  # host:pid of the process a run is RUNNING in
+TRAINING_STAGE = "train"  # the `stage` tag of a training run (run_tags); other stages' runs have a `role`
+MODEL_ARTIFACT_DIR = "keras"  # where train logs the Keras model in its run
+# What this experiment is; MLflow 3.17's UI ignores the tag (GenAI or model training is the sidebar
+# toggle's per-browser choice, or `?workflowType=` in a URL).
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def project_root() -> Path:
-    """The project a stage (or command) runs in: the nearest folder holding dvc.yaml from the working
-    directory up, else the working directory. Not where the package is installed: one installed copy
-    serves every checkout of the project (and the tests' copies), each with a store of its own."""
+    """The nearest folder holding dvc.yaml from the working directory up, else the working directory
+    (not where the package is installed: each checkout has a store of its own)."""
     here = Path.cwd().resolve()
     return next((folder for folder in (here, *here.parents) if (folder / "dvc.yaml").is_file()), here)
 
 
 def store_root() -> Path:
-    """The repository whose store this run belongs in. A queued (or --temp) DVC experiment runs
-    in a throwaway copy under <repo>/.dvc/tmp/exps, and DVC sets DVC_ROOT to <repo>: runs from
-    there go to <repo>'s store, the one `make ui` shows, not to a copy that is deleted."""
+    """The repository whose store this run belongs in: a queued (or --temp) DVC experiment runs in a
+    throwaway copy under $DVC_ROOT/.dvc/tmp/exps, and its runs go to $DVC_ROOT's store."""
     root, dvc_root = project_root(), os.environ.get("DVC_ROOT")
     if dvc_root and root.is_relative_to(Path(dvc_root).resolve() / EXPERIMENT_COPIES):
         return Path(dvc_root).resolve()
@@ -74,14 +80,9 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root() / STORE_FILE}"
 
 
-def _is_local_store(uri: str) -> bool:
-    return uri.startswith("sqlite:")
-
-
 def use_experiment(name: str) -> str:
-    """Point MLflow at the store and experiment (created if new); fails fast, in one line,
-    when the store cannot be reached, and retries a few times while it is locked.
-    Returns the experiment id."""
+    """Point MLflow at the store and experiment (created if new), returning its id; one line when the
+    store cannot be reached, a few retries while it is locked."""
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     if redact(uri) != uri:  # MLflow prints a run's URL when it ends: not with the password in it
@@ -93,9 +94,6 @@ def use_experiment(name: str) -> str:
     with contextlib.suppress(MlflowException):  # a user allowed to log but not to end others' runs
         end_killed_runs(experiment_id)
     return experiment_id
-
-
-PROCESS_TAG = "process"  # host:pid of the process a run is RUNNING in
 
 
 def process_tag() -> dict[str, str]:
@@ -125,20 +123,17 @@ def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
             time.sleep(pause_s)
 
 
-# MLflow 3.17's UI ignores `mlflow.experimentKind` (its workflow switch is always on): GenAI or
-# model training is a per-browser choice, the sidebar toggle (localStorage `mlflow.workflowType_v1`,
-# default GenAI) or `?workflowType=` in a URL. The tag, set when the experiment is created, still
-# says what this experiment is.
-KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
-
-
 def _experiment_id(name: str, uri: str) -> str:
-    with _store_lock(uri):
+    # One process at a time opens a local SQLite store (its lock: .gitignore's /mlflow.db-*): two stages starting
+    # together (`dvc queue start -j 2`) would both create its tables or the experiment. Later writes wait on
+    # SQLite's busy_timeout.
+    local, database = uri.startswith("sqlite:"), uri.removeprefix("sqlite:///").split("?")[0]
+    with filelock.FileLock(f"{database}-lock", timeout=120) if local else contextlib.nullcontext():
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
         # Artifacts of the local store sit beside it, whatever folder a stage runs in.
-        location = (store_root() / ARTIFACTS_DIR).as_uri() if _is_local_store(uri) else None
+        location = (store_root() / ARTIFACTS_DIR).as_uri() if local else None
         try:
             return mlflow.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
         except MlflowException as exc:
@@ -150,48 +145,28 @@ def _experiment_id(name: str, uri: str) -> str:
 
 @contextlib.contextmanager
 def store_errors() -> Iterator[None]:
-    """MLflow failing inside the block (a store locked, gone or full mid-stage) as one line. An OSError
-    that MLflow did not raise (writing a stage's own staged outputs) is left to
-    imdb_rnn.runtime.outputs, which names the output."""
+    """MLflow failing inside the block (a store locked, gone or full) as one line; an OSError that MLflow
+    did not raise (a stage's own outputs) is left to imdb_rnn.runtime.outputs, which names the output."""
     try:
         yield
     except (MlflowException, SQLAlchemyError) as exc:  # SQLAlchemy's: a locked or damaged SQLite store
         raise _store_error(tracking_uri(), exc) from None
     except OSError as exc:  # a local artifact store that cannot be written
-        if not _raised_by_mlflow(exc):
+        frames = traceback.walk_tb(exc.__traceback__)
+        if not any(f"{os.sep}mlflow{os.sep}" in frame.f_code.co_filename for frame, _ in frames):
             raise
-        where = exc.filename or _artifact_location()
-        reason = exc.strerror or str(exc)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            reason += " (disk full)"
-        raise PipelineError(f"MLflow artifact store: cannot write {redact(str(where))}: {reason}") from None
-
-
-def _raised_by_mlflow(exc: BaseException) -> bool:
-    frames, traceback = [], exc.__traceback__
-    while traceback is not None:
-        frames.append(traceback.tb_frame.f_code.co_filename)
-        traceback = traceback.tb_next
-    return any(f"{os.sep}mlflow{os.sep}" in name for name in frames)
-
-
-def _artifact_location() -> str:
-    """The artifact folder of the run the block was writing to (it has ended by the time its error
-    is caught), else the store's."""
-    try:
-        run = mlflow.active_run() or mlflow.last_active_run()
-    except Exception:  # the store itself may be what failed
-        run = None
-    if run is None:
-        return str(store_root() / ARTIFACTS_DIR)
-    uri = run.info.artifact_uri
-    return urllib.parse.unquote(urllib.parse.urlparse(uri).path) if uri.startswith("file:") else uri
+        if not exc.filename:  # the artifact folder of the run the block wrote to (ended by now), else the store's
+            run = None
+            with contextlib.suppress(Exception):  # the store itself may be what failed
+                run = mlflow.active_run() or mlflow.last_active_run()
+            exc.filename = local_file_uri_to_path(run.info.artifact_uri) if run else str(store_root() / ARTIFACTS_DIR)
+        raise PipelineError(f"MLflow artifact store: cannot write {redact(os_error_line(exc))}") from None
 
 
 @contextlib.contextmanager
 def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
-    """A finished run resumed to add to it; it ends with the status it had, whatever happens in the
-    block: a later stage failing (or interrupted) does not make the training run FAILED."""
+    """A finished run resumed to add to it, ending with the status it had whatever happens in the block
+    (a later stage failing does not make the training run FAILED)."""
     status = mlflow.get_run(run_id).info.status
     active = mlflow.start_run(run_id=run_id)
     try:
@@ -201,16 +176,9 @@ def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
         mlflow.end_run(status=status)
 
 
-TRAINING_STAGE = "train"  # the `stage` tag of a training run (run_tags); other stages' runs have a `role`
-MODEL_ARTIFACT_DIR = "keras"  # where train logs the Keras model in its run
-
-
 def check_training_run(run_id: str, experiment_id: str, run_file: Path) -> None:
-    """Refuse, in one line, to resume a run that is not the training run `run_file` should name: one
-    of this experiment (`experiment_id`), tagged stage=train with no other role, not deleted, holding
-    a Keras model (keras/*.keras, whatever model file evaluate is then given). A stage that resumes a
-    run adds metrics and registers a model in it: pointed at the baseline's run, evaluate once
-    rewrote that run's test.accuracy."""
+    """Refuse, in one line, a run that is not a training run of this experiment (tagged stage=train, no
+    role, not deleted, holding keras/*.keras): pointed at the baseline's, evaluate once rewrote its test.accuracy."""
     where = f"{run_file}: run {run_id}"
     try:
         found = _retried(lambda: mlflow.get_run(run_id), _BUSY, pause_s=STORE_RETRY_PAUSE_S)
@@ -236,40 +204,25 @@ def check_training_run(run_id: str, experiment_id: str, run_file: Path) -> None:
     raise PipelineError(f"{where} {problem}: refusing to add to it (run train again, or fix {run_file})")
 
 
-# SQLite's words for a full disk (SQLAlchemy may report another error first, "Query-invoked autoflush").
-_DISK_FULL = re.compile(r"database or disk is full|No space left on device|SQLITE_FULL", re.IGNORECASE)
-
-
 def _store_error(uri: str, exc: Exception) -> PipelineError:
     if _DISK_FULL.search(f"{exc} {exc.__cause__} {exc.__context__}"):
         return PipelineError(f"MLflow store {redact(uri)} is not usable: disk full (database or disk is full)")
     if isinstance(exc, MlflowException):
-        return PipelineError(f"MLflow store {redact(uri)} is not usable: {_first_line(exc)}")
-    return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {_first_line(exc)}")
+        return PipelineError(f"MLflow store {redact(uri)} is not usable: {first_line(exc)}")
+    return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {first_line(exc)}")
 
 
-def _store_lock(uri: str):
-    """One process at a time opens a local SQLite store: two stages starting together (a sweep
-    with `dvc queue start -j 2`) would otherwise both create its tables, or the same experiment.
-    Later writes need no lock: MLflow waits up to 20 s on a busy SQLite file (busy_timeout)."""
-    if not _is_local_store(uri):
-        return contextlib.nullcontext()
-    database = uri.removeprefix("sqlite:///").split("?")[0]
-    return filelock.FileLock(f"{database}-lock", timeout=120)  # matches .gitignore's /mlflow.db-*
-
-
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
+
+
+def git(*args: str) -> str:
+    """A git command's output in the project (OSError or CalledProcessError outside git)."""
+    return subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True, check=True).stdout.strip()
 
 
 def git_commit() -> tuple[str, bool]:
     """(commit sha, whether the work tree has uncommitted changes); ('unknown', True) outside git."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=project_root(), capture_output=True, text=True, check=True
-        ).stdout.strip()
-
     try:
         return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.CalledProcessError):
@@ -286,21 +239,15 @@ def run_tags(stage: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def stage_run(experiment_id: str, stage: str, run_name: str, params: dict) -> Iterator[mlflow.ActiveRun]:
-    """A stage's own run (unlabeled, pretrain: tagged role=<stage>) with its params logged; store
-    failures inside it become one line."""
-    with (
-        store_errors(),
-        mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name, tags={**run_tags(stage), "role": stage}
-        ) as active,
-    ):
+    """A stage's own run (unlabeled, pretrain: tagged role=<stage>) with its params; store failures as one line."""
+    tags = {**run_tags(stage), "role": stage}
+    with store_errors(), mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as active:
         mlflow.log_params(params)
         yield active
 
 
 def user_tag() -> dict[str, str]:
-    """The run's `mlflow.user`: the local user. MLflow would use MLFLOW_TRACKING_USERNAME, half a
-    credential, which must not be recorded."""
+    """The run's `mlflow.user`: the local user, not MLflow's MLFLOW_TRACKING_USERNAME (half a credential)."""
     try:
         return {"mlflow.user": getpass.getuser()}
     except (KeyError, OSError):  # no name for this uid, as in some containers
@@ -312,24 +259,11 @@ def write_run_reference(path: Path, run: mlflow.ActiveRun) -> None:
     write_text_atomic(path, json.dumps(info, indent=2) + "\n")
 
 
-_RUN_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}$"  # MLflow's rule (mlflow.utils.validation)
-
-
-class _RunReference(BaseModel):
-    """A run file as write_run_reference writes it: `{"run_id": 5}` or `[]` gave TypeError tracebacks."""
-
-    model_config = ConfigDict(strict=True)
-    run_id: str = Field(pattern=_RUN_ID)
-
-
-class _Evaluation(BaseModel):  # eval.json names the run its figures were logged to
-    model_config = ConfigDict(strict=True)
-    mlflow_run_id: str = Field(pattern=_RUN_ID)
-
-
 def read_run_reference(path: Path, key: str = "run_id") -> str:
+    """The run id under `key` of a run file (or eval.json's mlflow_run_id), checked: `{"run_id": 5}`
+    or `[]` gave TypeError tracebacks."""
     data = read_bounded(Path(path), MAX_RUN_FILE_BYTES, path, "not a run file")
-    model = _RunReference if key == "run_id" else _Evaluation
+    model = create_model("RunFile", __config__=ConfigDict(strict=True), **{key: (str, Field(pattern=_RUN_ID))})
     try:
         return getattr(model.model_validate_json(data), key)
     except ValidationError as exc:  # not JSON, not an object, no run id, or not a run id

@@ -33,7 +33,7 @@ def served(tmp_path_factory):
         python_model=pyfunc.__file__,
         artifacts={"model": str(folder / "model.keras"), "vocabulary": str(folder / "vocab.json")},
         model_config={"backend": "jax"},
-        signature=registry.signature(),
+        signature=registry.SIGNATURE,
         pip_requirements=["mlflow"],  # no inference of requirements (a subprocess)
     )
     original = scoring_server.invocations
