@@ -21,7 +21,7 @@ import filelock
 from pydantic import ConfigDict, Field, ValidationError, create_model
 from sqlalchemy.exc import SQLAlchemyError
 
-from imdb_rnn.runtime.errors import PipelineError, describe, os_error_line, read_bounded, redact, shorten
+from imdb_rnn.runtime.errors import PipelineError, describe, os_reason, read_bounded, redact, shorten
 from imdb_rnn.runtime.outputs import process_alive, write_text_atomic
 
 # Bounded waits (MLflow's 7 retries and 120 s timeout hung a stage for minutes); a user's own setting wins.
@@ -160,7 +160,8 @@ def store_errors() -> Iterator[None]:
             with contextlib.suppress(Exception):  # the store itself may be what failed
                 run = mlflow.active_run() or mlflow.last_active_run()
             exc.filename = local_file_uri_to_path(run.info.artifact_uri) if run else str(store_root() / ARTIFACTS_DIR)
-        raise PipelineError(f"MLflow artifact store: cannot write {redact(os_error_line(exc))}") from None
+        where = redact(os.fsdecode(exc.filename))
+        raise PipelineError(f"MLflow artifact store: cannot write {where}: {os_reason(exc)}") from None
 
 
 @contextlib.contextmanager
