@@ -32,13 +32,13 @@ def use_backend(name: str, seed: int) -> None:
 
     if keras.backend.backend() != name:
         raise PipelineError(f"train.backend: Keras was already loaded with {keras.backend.backend()!r}")
+    if name != "tensorflow":
+        keras_patches.tensorflow_only_if_loaded()
+    keras.utils.set_random_seed(seed)
     if name == "tensorflow":
         import tensorflow as tf
 
-        keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()
-    else:
-        keras_patches.seed_without_tensorflow(seed)
 
 
 def prepare_devices(params: TrainParams) -> None:
