@@ -5,6 +5,8 @@ INTERNALERROR dump, not one line."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,16 @@ def pytest_configure(config) -> None:
     """Only `tests/unit` selected needs no archive; anything else is checked before a worker starts."""
     if hasattr(config, "workerinput") or config.option.collectonly:
         return
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        # One XLA compilation cache (JAX's own, on disk) for every process of the session, the
+        # workers' and the stages' they start: dozens of them compile the same tiny models (seconds each).
+        cache = tempfile.mkdtemp(prefix="imdb-rnn-tests-xla-")
+        os.environ.update(
+            JAX_COMPILATION_CACHE_DIR=cache,
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
+        config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
     unit = ROOT / "tests" / "unit"
     here = config.invocation_params.dir
     selected = [(here / str(arg).split("::")[0]).resolve() for arg in config.args]

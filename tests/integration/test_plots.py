@@ -1,5 +1,5 @@
 """The pictures a person sees, in headless Chromium with the network shut: the `dvc plots` page (show
-and diff) draws exactly the three plots of dvc.yaml, each with its data, from the Vega copy the
+and diff) draws exactly the four plots of dvc.yaml, each with its data, from the Vega copy the
 project ships; the MLflow run page shows the run's three images; the training curves mark the kept epoch."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dvc_render.html import PAGE_HTML
 
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, sh
 
-PLOTS = ["Training curves", "Confusion matrix (test)", "ROC (test)"]
+# The top-level training curves, then each stage's plot file (titled in dvc.yaml), each drawn once.
+PLOTS = ["Training curves", "metrics/history.csv", "metrics/confusion.csv", "metrics/roc.csv"]
 IMAGES = ["training_curves", "confusion_matrix", "roc_curve"]
 # Runs before the page's scripts: keeps the view of each vegaEmbed() call (DVC's page keeps none),
 # so the test can read what Vega drew, whichever renderer it used.
@@ -92,8 +93,8 @@ def chart_ids(names: list[str]) -> list[str]:
     return ["".join(c if c.isalnum() else "_" for c in name) for name in names]
 
 
-def test_plots_page_draws_the_three_plots_offline(reproduced, tmp_path):
-    # Exactly the top-level plots: the metric files are drawn once, not again with the default template.
+def test_plots_page_draws_the_four_plots_offline(reproduced, tmp_path):
+    # Exactly dvc.yaml's plots: each file drawn as its stage says, not again with the default template.
     shown = json.loads(sh(["dvc", "plots", "show", "--json"], reproduced).stdout)["data"]
     assert list(shown) == PLOTS
     assert all(len(definition["content"]["data"]["values"]) > 0 for (definition,) in shown.values())
@@ -115,7 +116,7 @@ def test_plots_page_draws_the_three_plots_offline(reproduced, tmp_path):
     assert charts == [] and any("cdn.jsdelivr.net" in url for url in failed)
 
 
-def test_plots_diff_overlays_two_revisions_in_the_three_plots(clone, tmp_path):
+def test_plots_diff_overlays_two_revisions_in_the_four_plots_also_in_a_fresh_clone(clone, tmp_path):
     project = clone()
     sh(["git", "add", "-A"], project)
     sh(["git", "commit", "-qm", "tiny run"], project)
@@ -150,6 +151,19 @@ def test_plots_diff_overlays_two_revisions_in_the_three_plots(clone, tmp_path):
     assert all(chart["drawn"] and chart["marks"] > 0 and chart["revs"] == ["longer", "main"] for chart in charts), (
         charts
     )
+
+    # dvc.lock and the metrics and plot files are in git (cache: false): a clone without the DVC cache
+    # or any output compares with main (it failed: "failed to load ... 'HEAD'").
+    sh(["git", "add", "-A"], project)  # the experiment, applied to the workspace, kept
+    sh(["git", "commit", "-qm", "longer"], project)
+    fresh = tmp_path / "fresh"
+    sh(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
+    metrics = json.loads(sh(["dvc", "metrics", "diff", "HEAD~1", "--json"], fresh).stdout)
+    assert metrics["metrics/train.json"]["epochs"] == {"old": 1, "new": 2, "diff": 1}, metrics
+    diffed = json.loads(sh(["dvc", "plots", "diff", "HEAD~1", "--json"], fresh).stdout)["data"]
+    assert list(diffed) == PLOTS
+    for (definition,) in diffed.values():
+        assert {value["rev"] for value in definition["content"]["data"]["values"]} == {"HEAD~1", "workspace"}
 
 
 def test_mlflow_run_page_shows_the_three_images(reproduced, tmp_path):

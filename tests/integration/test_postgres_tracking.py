@@ -1,6 +1,6 @@
 """A shared tracking server on a real database: a PostgreSQL cluster of the test's own (initdb and
 pg_ctl in a temp dir, 127.0.0.1, a free port), `mlflow server` on it with proxied artifacts, and a
-queued sweep of four experiments run two at a time against it."""
+queued sweep of two experiments run at once against it."""
 
 from __future__ import annotations
 
@@ -102,29 +102,29 @@ def postgres_server(postgres, tmp_path_factory):
 def test_queued_sweep_lands_every_run_and_model_version_on_a_postgres_server(clone, postgres_server):
     project = clone()
     uri = {"MLFLOW_TRACKING_URI": postgres_server.url}
-    for units in (4, 5, 6, 7):  # four experiments, queued one by one as a team would
+    for units in (4, 6):  # two experiments, queued one by one as a team would, run at once
         sh(["dvc", "exp", "run", "--queue", "-S", f"train.units={units}"], project, **uri)
     sh(["dvc", "queue", "start", "-j", "2"], project, **uri)  # the queue's workers inherit the server's URI
     status = queue_finished(project, timeout=600)
-    assert status.count("Success") == 4, failed_task_logs(project, status)
+    assert status.count("Success") == 2, failed_task_logs(project, status)
 
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], project).stdout)
     experiments = {exp["name"]: exp["revs"][0]["data"] for rev in shown for exp in rev.get("experiments") or []}
-    assert len(experiments) == 4
+    assert len(experiments) == 2
 
     client = MlflowClient(tracking_uri=postgres_server.url)
     experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
     runs = client.search_runs([experiment_id])  # every run on the server: none lost, none left RUNNING
     assert sorted(run.data.tags.get("DVC_EXP_NAME") for run in runs) == sorted(experiments)
     assert {run.info.status for run in runs} == {"FINISHED"}
-    assert sorted(run.data.params["train.units"] for run in runs) == ["4", "5", "6", "7"]
+    assert sorted(run.data.params["train.units"] for run in runs) == ["4", "6"]
     for run in runs:
         data = experiments[run.data.tags["DVC_EXP_NAME"]]
         assert run.data.metrics["test.accuracy"] == data["metrics"]["metrics/eval.json"]["data"]["test"]["accuracy"]
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied: stored by the server
         assert "keras/model.keras" in {item.path for item in client.list_artifacts(run.info.run_id, "keras")}
     versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
-    assert sorted(int(version.version) for version in versions) == [1, 2, 3, 4]
+    assert sorted(int(version.version) for version in versions) == [1, 2]
     assert sorted(version.run_id for version in versions) == sorted(run.info.run_id for run in runs)
     assert_alias_on_the_best(client, swept="train.units")  # two at a time, on the shared server
     assert not (project / "mlflow.db").exists()  # nothing went to a local store instead

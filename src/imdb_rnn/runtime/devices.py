@@ -28,14 +28,15 @@ COLLECTIVE_TIMEOUT_S = 300
 def use_backend(name: str, seed: int) -> None:
     """Select the Keras backend (before Keras is first imported) and make training repeatable."""
     choose_backend(name, "train.backend")  # refuses a process already running Keras on another backend
+    import keras
+
+    if name != "tensorflow":
+        keras_patches.tensorflow_only_if_loaded()
+    keras.utils.set_random_seed(seed)
     if name == "tensorflow":
-        import keras
         import tensorflow as tf
 
-        keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()
-    else:
-        keras_patches.seed_without_tensorflow(seed)
 
 
 def prepare_devices(params: TrainParams) -> None:

@@ -8,19 +8,16 @@ from __future__ import annotations
 WRITTEN_FOR = "3.15.1"  # the Keras version each patch below was written for and checked against
 
 
-def seed_without_tensorflow(seed: int) -> None:
-    """What keras.utils.set_random_seed does, less seeding TensorFlow: that would import it (seconds,
-    and its C++ start-up lines) only to seed tf.data, which Keras on JAX does not use for arrays."""
-    import random
+def tensorflow_only_if_loaded() -> None:
+    """Keras imports TensorFlow, on JAX too, to seed it and to ask whether each value it saves is one
+    of TensorFlow's types (seconds of every training's start, and its C++ start-up lines): unless
+    TensorFlow is already loaded, nothing is, so Keras is told it is not there."""
+    import sys
 
-    import numpy as np
-    from keras.src.backend.common import global_state
-    from keras.src.utils import rng_utils
+    from keras.src.utils import module_utils
 
-    random.seed(seed)
-    np.random.seed(seed)
-    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
-    global_state.set_global_attribute(rng_utils.seed_generator.GLOBAL_SEED_GENERATOR, None)
+    if "tensorflow" not in sys.modules:
+        module_utils.tensorflow._available = False
 
 
 def build_training_state(model, sample_batch) -> None:

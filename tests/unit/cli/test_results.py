@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 
 from imdb_rnn.cli.results import BEGIN, END, table, write_readme
 from imdb_rnn.runtime.errors import PipelineError
+from tests.helpers import empty_store
 
 
 def finished_run(client, experiment_id, name, tags, params, metrics):
@@ -23,7 +24,7 @@ def finished_run(client, experiment_id, name, tags, params, metrics):
 
 @pytest.fixture()
 def project(tmp_path):
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=empty_store(tmp_path))
     experiment_id = client.create_experiment("imdb-sentiment")
     commit = {"git_commit": "0123456789abcdef", "git_dirty": "false"}
     scores = {"val.accuracy": 0.91, "val.accuracy_ci95_low": 0.902, "val.accuracy_ci95_high": 0.918}

@@ -5,6 +5,7 @@ Keras' source, so checking the multi-worker TensorFlow patch does not import Ten
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import keras
@@ -12,13 +13,13 @@ import numpy as np
 import pytest
 
 from imdb_rnn.runtime import keras_patches
+from tests.helpers import sh
 
 # Each patch: the private names it uses (as its code imports them) and their arguments (None: a constant).
 PRIVATE_NAMES = {
-    "seed_without_tensorflow": {
-        "keras.src.backend.common.global_state.set_global_attribute": "name, value",
-        "keras.src.utils.rng_utils.GLOBAL_RANDOM_SEED": None,
-        "keras.src.random.seed_generator.GLOBAL_SEED_GENERATOR": None,  # as rng_utils.seed_generator
+    "tensorflow_only_if_loaded": {
+        "keras.src.utils.module_utils.tensorflow": None,
+        "keras.src.utils.module_utils.LazyModule.available": "self",  # reads _available, set here
     },
     "build_training_state": {
         "keras.src.trainers.trainer.Trainer._symbolic_build": "self, iterator=None, data_batch=None",
@@ -81,13 +82,14 @@ def test_each_patch_finds_the_private_keras_it_was_written_for(patch):
     assert callable(getattr(keras_patches, patch))
 
 
-def test_seeding_without_tensorflow_makes_keras_draws_repeat():
-    def draws(seed: int) -> np.ndarray:
-        keras_patches.seed_without_tensorflow(seed)
-        return np.asarray(keras.random.uniform((4,)))
-
-    np.testing.assert_array_equal(draws(3), draws(3))
-    assert not np.array_equal(draws(3), draws(4))
+def test_training_on_jax_seeds_and_saves_a_model_without_loading_tensorflow(tmp_path):
+    code = (
+        "import sys; from imdb_rnn.runtime.devices import use_backend; use_backend('jax', 3); import keras; "
+        "keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]).save(sys.argv[1]); "
+        "print('tensorflow' in sys.modules)"
+    )
+    result = sh([sys.executable, "-c", code, str(tmp_path / "model.keras")], tmp_path)
+    assert result.stdout.strip() == "False" and (tmp_path / "model.keras").is_file(), result.stderr
 
 
 def test_the_training_state_is_built_from_a_sample_batch():

@@ -12,14 +12,14 @@ import pytest
 
 from imdb_rnn.tracking import promotion, registry
 from imdb_rnn.tracking import store as tracking
-from tests.helpers import command_env
+from tests.helpers import command_env, empty_store
 
 NAME = "tiny-model"
 
 
 @pytest.fixture()
 def store(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = empty_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     before = mlflow.get_tracking_uri()

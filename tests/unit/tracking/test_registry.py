@@ -11,10 +11,11 @@ import pytest
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.tracking import registry
 from imdb_rnn.tracking import store as tracking
+from tests.helpers import empty_store
 
 
 def test_a_model_whose_artifact_folder_is_gone_is_one_line_naming_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", empty_store(tmp_path))
     monkeypatch.chdir(tmp_path)
     before = mlflow.get_tracking_uri()
     try:
