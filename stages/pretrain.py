@@ -22,7 +22,7 @@ PARAMS = ("pretrain", "mlflow.experiment_name")  # dvc.yaml's params of this sta
 
 
 def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabulary_path: Path, out_dir: Path) -> None:
-    from imdb_rnn.data import corpus as pretraining_corpus
+    from imdb_rnn.data.corpus import build_corpus, token_ids
     from imdb_rnn.data.text import Vocabulary
     from imdb_rnn.models import pretraining
     from imdb_rnn.runtime.devices import use_backend
@@ -34,8 +34,8 @@ def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabul
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the work
     use_backend("jax", settings.seed)
     start = time.perf_counter()
-    x = pretraining_corpus.token_ids(train_npz, unlabeled_dir, settings.limit)
-    corpus = pretraining_corpus.build_corpus(x, vocabulary, settings.targets)
+    x = token_ids(train_npz, unlabeled_dir, settings.limit)
+    corpus = build_corpus(x, vocabulary, settings.targets)
     print(
         f"pretrain: {len(x):,} reviews, {corpus.terms:,} terms, corpus built in {time.perf_counter() - start:.0f} s",
         flush=True,
@@ -44,29 +44,10 @@ def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabul
     with tracking.stage_run(experiment_id, "pretrain", run_name, param_values(params, PARAMS)) as active:
         tracking.mlflow.set_tags(lineage.data_md5_tags())
         tracking.mlflow.log_metrics({"reviews": len(x), "terms": corpus.terms, "vocabulary": len(vocabulary)})
-
-        def on_epoch(row: dict) -> None:
-            tracking.mlflow.log_metrics(
-                {name: row[name] for name in ("loss", "tokens_per_second", "seconds", "tokens")}, step=row["epoch"]
-            )
-            print(
-                f"pretrain: epoch {row['epoch']}: loss {row['loss']:.4f}, {row['tokens_per_second']:,.0f} tokens/s, "
-                f"{row['seconds'] / 60:.1f} min",
-                flush=True,
-            )
-
-        def on_progress(step: int, loss: float, speed: float) -> None:
-            print(f"pretrain: step {step}: loss {loss:.4f}, {speed:,.0f} tokens/s", flush=True)
-
-        weights, table = pretraining.pretrain(corpus, len(vocabulary), settings, on_epoch, on_progress)
+        weights, table = pretraining.pretrain(corpus, len(vocabulary), settings, tracking.mlflow.log_metrics)
         minutes = (time.perf_counter() - start) / 60
-        tracking.mlflow.log_metrics(
-            {
-                "minutes": minutes,
-                "final_loss": table[-1]["loss"],
-                "tokens_per_second": sum(row["tokens"] for row in table) / sum(row["seconds"] for row in table),
-            }
-        )
+        speed = sum(row["tokens"] for row in table) / sum(row["seconds"] for row in table)
+        tracking.mlflow.log_metrics({"minutes": minutes, "final_loss": table[-1]["loss"], "tokens_per_second": speed})
         pretraining.save_weights(out_dir / pretraining.WEIGHTS_FILE, weights)
         tracking.write_run_reference(out_dir / pretraining.RUN_FILE, active)
     print(f"pretrain: {settings.epochs} epoch(s) in {minutes:.1f} min")

@@ -22,7 +22,6 @@ PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)  # the dataset's HTML line breaks
 _PUNCTUATION = re.compile(r"[^\w\s]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-SHORT_WORDS = 30  # a one-line comment, as users send them
 
 
 def tokenize(text: str) -> list[str]:
@@ -37,14 +36,11 @@ def review_problem(text: str) -> str | None:
     return None if text.strip() else "empty review"
 
 
-def first_sentence(text: str, max_words: int = SHORT_WORDS) -> str:
-    """The review's first sentence with a word in it (sentences end at . ! or ? before a space), cut
-    to `max_words` words: a short comment with the review's label, to score the model on short input."""
+def first_sentence(text: str, max_words: int = 30) -> str:
+    """The review's first sentence with a word in it ("... Great film." -> "Great film."; sentences end
+    at . ! or ? before a space), cut to `max_words` words: a one-line comment, as users send them."""
     sentences = _SENTENCE_END.split(_LINE_BREAK.sub(" ", text).strip())
-    sentence = next(
-        (sentence for sentence in sentences if tokenize(sentence)), text
-    )  # "... Great film." -> "Great film."
-    return " ".join(sentence.split()[:max_words])
+    return " ".join(next((sentence for sentence in sentences if tokenize(sentence)), text).split()[:max_words])
 
 
 def terms(tokens: list[str], ngrams: int) -> list[str]:
@@ -53,15 +49,13 @@ def terms(tokens: list[str], ngrams: int) -> list[str]:
     Tokens never contain spaces, so the space cannot clash."""
     if ngrams == 1:
         return tokens
-    stream = tokens[:1]
-    for previous, token in itertools.pairwise(tokens):
-        stream += (token, f"{previous} {token}")
-    return stream
+    return tokens[:1] + [
+        term for previous, token in itertools.pairwise(tokens) for term in (token, f"{previous} {token}")
+    ]
 
 
 class _VocabularyFile(BaseModel):
-    """vocab.json as the pad stage writes it, checked like params.yaml (types, ranges, choices): a
-    hand-edited file fails in one line naming the key, not deep in padding or in the model."""
+    """vocab.json, checked like params.yaml: a hand-edited file fails in one line naming the key."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     tokens: list[str] = Field(min_length=2, description="padding and OOV first, then the vocabulary")
@@ -149,11 +143,5 @@ def texts_to_padded(texts: Iterable[str], vocabulary: Vocabulary) -> np.ndarray:
         [ids.get(term, OOV_ID) for term in terms(tokenize(text), vocabulary.ngrams) if " " not in term or term in ids]
         for text in texts
     ]
-    return pad_sequences(
-        sequences,
-        maxlen=vocabulary.max_len,
-        dtype="int32",
-        padding=vocabulary.padding,
-        truncating=vocabulary.truncating,
-        value=PAD_ID,
-    )
+    sides = {"padding": vocabulary.padding, "truncating": vocabulary.truncating}
+    return pad_sequences(sequences, maxlen=vocabulary.max_len, dtype="int32", value=PAD_ID, **sides)

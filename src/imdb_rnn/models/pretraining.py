@@ -1,17 +1,12 @@
 """Pretraining on the train split's and the unlabeled reviews' text (Johnson & Zhang 2016, "Supervised
-and semi-supervised text categorization using LSTM for region embeddings", sized for this machine).
+and semi-supervised text categorization using LSTM for region embeddings", sized for this machine): a
+forward and a backward GRU over the classifier's own Embedding, each state predicting the bag of the
+next (previous) `window` words (imdb_rnn.data.corpus) by negative sampling, `negatives` words shared
+by a batch (a batch x steps x negatives product, not a softmax over the vocabulary); fit by Keras.
 
-A forward and a backward GRU read the classifier's own Embedding (same vocabulary ids as
-data/padded/vocab.json); the forward state at each position predicts the bag of the next `window`
-words, the backward state the bag of the previous `window` words (imdb_rnn.data.corpus cuts them).
-The loss is negative sampling with `negatives` words shared by a batch, so a step costs a
-(batch x steps x negatives) product instead of a softmax over the vocabulary. Trained by Keras' fit.
-
-`train.init: pretrained` then starts the classifier's Embedding and Bidirectional GRU from these
-weights (forward layer <- forward GRU, backward layer <- backward GRU); `train.init: region` keeps
-them frozen and feeds their states at each position (the "region embedding") to the classifier
-beside its own embedding. Either way the saved model is a plain Keras model of Keras' own layers.
-"""
+train.init pretrained starts the classifier's Embedding and Bidirectional GRU (forward layer <- forward
+GRU, backward <- backward) from these weights; region keeps them frozen, their states beside the
+classifier's own embedding. Either way the saved model is a plain Keras model of Keras' own layers."""
 
 from __future__ import annotations
 
@@ -46,13 +41,8 @@ def region_model(vocabulary_size: int, params: PretrainParams):
                 for side in SIDES
             ]
             self.encoder = keras.Model(ids, states)
-            self.scorers = [
-                (
-                    self.add_weight((params.targets, params.units), "random_normal"),
-                    self.add_weight((params.targets,), "random_normal"),
-                )
-                for _ in SIDES
-            ]
+            shapes = ((params.targets, params.units), (params.targets,))  # each side's output vectors and biases
+            self.scorers = [[self.add_weight(shape, "random_normal") for shape in shapes] for _ in SIDES]
 
         def call(self, x):
             return self.encoder(x[0])
@@ -67,9 +57,8 @@ def region_model(vocabulary_size: int, params: PretrainParams):
             for (states, targets), (output, bias) in zip(sides, self.scorers, strict=True):
                 present = ops.cast(targets >= 0, "float32")
                 picked = ops.maximum(targets, 0)
-                positive = ops.einsum("bsu,bswu->bsw", states, ops.take(output, picked, axis=0)) + ops.take(
-                    bias, picked
-                )
+                positive = ops.einsum("bsu,bswu->bsw", states, ops.take(output, picked, axis=0))
+                positive += ops.take(bias, picked)
                 negative = ops.einsum("bsu,ku->bsk", states, ops.take(output, negatives, axis=0))
                 counts = ops.sum(present, axis=-1)
                 total += ops.sum(ops.softplus(-positive) * present)
@@ -82,12 +71,10 @@ def region_model(vocabulary_size: int, params: PretrainParams):
     return model
 
 
-def pretrain(
-    corpus: Corpus, vocabulary_size: int, params: PretrainParams, on_epoch=None, on_progress=None
-) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """Train on `corpus` for params.epochs: the weights and, per epoch, {"epoch", "loss", "tokens",
-    "seconds", "tokens_per_second"}. Terms (padding excluded) count as tokens. `on_epoch(row)` after
-    each epoch, `on_progress(step, loss, tokens/s)` every 50 steps."""
+def pretrain(corpus: Corpus, vocabulary_size: int, params: PretrainParams, on_epoch) -> tuple[dict, list[dict]]:
+    """Train on `corpus` for params.epochs, printing the progress: the weights and, per epoch, {"epoch",
+    "loss", "tokens", "seconds", "tokens_per_second"}, given to `on_epoch(row, step=epoch)` without
+    "epoch" (mlflow.log_metrics). Terms (padding excluded) count as tokens."""
     import keras
 
     model = region_model(vocabulary_size, params)
@@ -102,9 +89,9 @@ def pretrain(
             self.start = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            step = len(table) * len(data) + batch + 1
-            if on_progress and step % 50 == 0:
-                on_progress(step, logs["loss"], data.tokens[: batch + 1].sum() / (time.perf_counter() - self.start))
+            if (step := len(table) * len(data) + batch + 1) % 50 == 0:
+                speed = data.tokens[: batch + 1].sum() / (time.perf_counter() - self.start)
+                print(f"pretrain: step {step}: loss {logs['loss']:.4f}, {speed:,.0f} tokens/s", flush=True)
 
         def on_epoch_end(self, epoch, logs=None):
             loss, seconds, tokens = logs["loss"], time.perf_counter() - self.start, int(data.tokens.sum())
@@ -113,23 +100,18 @@ def pretrain(
                     f"pretrain: the loss became {loss} in epoch {epoch + 1} (pretrain.learning_rate "
                     f"{params.learning_rate:g} too high?): pretraining stopped"
                 )
-            table.append(
-                {
-                    "epoch": epoch + 1,
-                    "loss": loss,
-                    "tokens": tokens,
-                    "seconds": seconds,
-                    "tokens_per_second": tokens / seconds,
-                }
+            row = {"loss": loss, "tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds}
+            table.append({"epoch": epoch + 1, **row})
+            print(
+                f"pretrain: epoch {epoch + 1}: loss {loss:.4f}, {row['tokens_per_second']:,.0f} tokens/s, "
+                f"{seconds / 60:.1f} min",
+                flush=True,
             )
-            if on_epoch:
-                on_epoch(table[-1])
+            on_epoch(row, step=epoch + 1)
 
     model.fit(data, epochs=params.epochs, callbacks=[Log()], shuffle=False, verbose=0)
-    weights = {"embedding": model.encoder.get_layer("embedding").get_weights()[0]}
-    for side in SIDES:
-        weights |= {f"{side}_{i}": value for i, value in enumerate(model.encoder.get_layer(side).get_weights())}
-    return weights, table
+    names = ["embedding", *(f"{side}_{index}" for side in SIDES for index in range(3))]
+    return dict(zip(names, model.encoder.get_weights(), strict=True)), table
 
 
 def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
