@@ -23,6 +23,7 @@ PARAMS = ("pretrain", "mlflow.experiment_name")  # dvc.yaml's params of this sta
 
 def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabulary_path: Path, out_dir: Path) -> None:
     from imdb_rnn.data.corpus import build_corpus, token_ids
+    from imdb_rnn.data.splits import save_npz
     from imdb_rnn.data.text import Vocabulary
     from imdb_rnn.models import pretraining
     from imdb_rnn.runtime.devices import use_backend
@@ -48,7 +49,7 @@ def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabul
         minutes = (time.perf_counter() - start) / 60
         speed = sum(row["tokens"] for row in table) / sum(row["seconds"] for row in table)
         tracking.mlflow.log_metrics({"minutes": minutes, "final_loss": table[-1]["loss"], "tokens_per_second": speed})
-        pretraining.save_weights(out_dir / pretraining.WEIGHTS_FILE, weights)
+        save_npz(out_dir / pretraining.WEIGHTS_FILE, **weights)
         tracking.write_run_reference(out_dir / pretraining.RUN_FILE, active)
     print(f"pretrain: {settings.epochs} epoch(s) in {minutes:.1f} min")
 
@@ -63,9 +64,10 @@ def main() -> None:
     params = load_params(keys=PARAMS)
     if params.pretrain.method == "none":
         # DVC runs every stage; with nothing asked of it this one writes empty outputs, imports nothing heavy.
-        from imdb_rnn.models.pretraining import RUN_FILE, WEIGHTS_FILE, save_weights
+        from imdb_rnn.data.splits import save_npz
+        from imdb_rnn.models.pretraining import RUN_FILE, WEIGHTS_FILE
 
-        save_weights(args.out_dir / WEIGHTS_FILE, {})
+        save_npz(args.out_dir / WEIGHTS_FILE)
         write_text_atomic(args.out_dir / RUN_FILE, json.dumps({"run_id": None}) + "\n")
         print("pretrain: nothing to learn (pretrain.method: none), empty outputs written")
         return

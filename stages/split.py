@@ -26,14 +26,10 @@ def split_by_movie(
     reviews: pd.DataFrame, train_size: int, val_size: int, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, val) of exactly `train_size` and `val_size` reviews, no movie on both sides, each side
-    with the label shares of `reviews` (stratified), seeded. Whole movies in a seeded order, each
-    taken if it fits both label counts the side still wants (first fit, validation first): the
-    order's first movies fill most of a side, small ones further down fill the last places (on the
-    official reviews, 20,000 + 5,000, exactly for each of 300 seeds tried). A gap left is closed by
-    one swap, a taken movie out and a free one with exactly the gap more in (every gap left by 200
-    seeds on the first 1,000 reviews of each folder); failing that, the first free movie with enough
-    reviews of each label gives just the missing ones and the rest of it goes to neither side.
-    Refused if none can."""
+    stratified, seeded. Whole movies in a seeded order, each taken if it fits both label counts the
+    side still wants (validation first); a gap left is closed by one swap (a taken movie out, a free
+    one with exactly the gap more in), failing that by part of one free movie (its rest goes to neither
+    side). Exact on the official reviews for each of 300 seeds tried; refused if no movie can close it."""
     # One row per movie (sorted by id, so the seed alone fixes the order): its negatives, its positives.
     counts = reviews.groupby(["movie", "label"]).size().unstack(fill_value=0).reindex(columns=[0, 1], fill_value=0)
     table, movies = counts.to_numpy(), reviews["movie"].to_numpy()

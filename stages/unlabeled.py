@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_rnn.runtime.errors import run
-from imdb_rnn.runtime.outputs import atomic_path, write_text_atomic
+from imdb_rnn.runtime.outputs import write_text_atomic
 from imdb_rnn.runtime.params import Params, load_params, param_values
 
 PARAMS = ("unlabeled", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
@@ -24,17 +24,12 @@ LABELED_FILE = "labeled_by_teacher.npz"  # x: the unlabeled reviews' token ids, 
 RUN_FILE = "run.json"  # the stage's MLflow run, for train's lineage tags
 
 
-def save_labeled(path: Path, x: np.ndarray, probability: np.ndarray) -> None:
-    with atomic_path(path) as tmp, tmp.open("wb") as stream:  # a file object: np.savez would append .npz
-        np.savez(stream, x=x, p=probability.astype("float32"))
-
-
 def label_with_teacher(
     params: Params, train_split: Path, unlabeled_reviews: Path, vocabulary_path: Path, out_dir: Path
 ) -> None:
     import pandas as pd
 
-    from imdb_rnn.data.splits import read_split
+    from imdb_rnn.data.splits import read_split, save_npz
     from imdb_rnn.data.text import Vocabulary, texts_to_padded
     from imdb_rnn.models.baselines import build_classifier
     from imdb_rnn.tracking import store as tracking
@@ -65,7 +60,7 @@ def label_with_teacher(
                 "confident_share": float(((probability >= 0.9) | (probability <= 0.1)).mean()),
             }
         )
-        save_labeled(out_dir / LABELED_FILE, texts_to_padded(unlabeled, vocabulary), probability)
+        save_npz(out_dir / LABELED_FILE, x=texts_to_padded(unlabeled, vocabulary), p=probability.astype("float32"))
         tracking.write_run_reference(out_dir / RUN_FILE, active)
     print(
         f"unlabeled: {len(unlabeled):,} reviews labeled by NBSVM "
@@ -83,7 +78,9 @@ def main() -> None:
     params = load_params(keys=PARAMS)
     if params.unlabeled.teacher == "none":
         # DVC runs every stage; with nothing asked of it this one writes empty outputs, imports nothing heavy.
-        save_labeled(args.out_dir / LABELED_FILE, np.zeros((0, 0), dtype="int32"), np.zeros(0))
+        from imdb_rnn.data.splits import save_npz
+
+        save_npz(args.out_dir / LABELED_FILE, x=np.zeros((0, 0), "int32"), p=np.zeros(0, "float32"))
         write_text_atomic(args.out_dir / RUN_FILE, json.dumps({"run_id": None}) + "\n")
         print("unlabeled: nothing to learn (unlabeled.teacher: none), empty outputs written")
         return

@@ -114,13 +114,6 @@ def pretrain(corpus: Corpus, vocabulary_size: int, params: PretrainParams, on_ep
     return dict(zip(names, model.encoder.get_weights(), strict=True)), table
 
 
-def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
-    from imdb_rnn.runtime.outputs import atomic_path
-
-    with atomic_path(path) as tmp, tmp.open("wb") as stream:  # a file object: np.savez would append .npz
-        np.savez(stream, **weights)
-
-
 def load_weights(pretrained_dir: Path) -> dict[str, np.ndarray]:
     path = Path(pretrained_dir) / WEIGHTS_FILE
     try:
