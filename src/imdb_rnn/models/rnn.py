@@ -13,14 +13,10 @@ POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
 
 
 def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
-    """The encoder, then one stack for every classifier: (SpatialDropout1D) (word dropout) -> `layers`
-    recurrent layers (optionally bidirectional) -> the last output, or the mean/max over all outputs
-    (`pooling`) (-> Dropout) -> Dense(1, sigmoid). The encoder is an Embedding (train.init pretrained:
-    pretraining.load_into sets it and the recurrent layer), with train.init region beside the states
-    of a frozen Embedding -> Bidirectional GRU (Johnson & Zhang's region embeddings, set by load_into).
-    The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None:
-    reviews of any length (bucketed batches). `adversarial` > 0: trained with imdb_rnn.models.adversarial
-    (take the plain model out with adversarial.classifier)."""
+    """An Embedding (train.init region: beside the states of a frozen Embedding -> Bidirectional GRU,
+    set by pretraining.load_into), then one stack for every classifier (_stack). The defaults give the
+    classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None: reviews of any length
+    (bucketed batches). `adversarial` > 0: an adversarial.perturbation_classes Sequential."""
     import keras
     from keras import layers
 
@@ -54,7 +50,9 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
 
 
 def _stack(params: TrainParams):
-    """The layers after the embedding, in order (the order they draw their initial weights' seeds in)."""
+    """(SpatialDropout1D) (word dropout) -> `layers` recurrent layers (optionally bidirectional) -> the
+    last output, or the mean/max over all outputs (`pooling`) (-> Dropout) -> Dense(1, sigmoid), in the
+    order they draw their initial weights' seeds in."""
     from keras import layers
 
     if params.embedding_dropout:
@@ -103,9 +101,8 @@ def compiled(model, params: TrainParams):
 
 @functools.cache
 def hard_label_accuracy():
-    """The class of the "accuracy" metric: against the hard label (target >= 0.5), compiled as a
-    weighted metric (weighted as the loss is). Keras' binary accuracy compares the prediction with the
-    target exactly: a teacher's probability (train.unlabeled_weight) always counted as wrong."""
+    """The "accuracy" metric's class: against the hard label (target >= 0.5), weighted as the loss. Keras'
+    binary accuracy counted a teacher's probability (train.unlabeled_weight) as a target always missed."""
     import keras
 
     @keras.saving.register_keras_serializable(package="imdb_rnn")
@@ -117,10 +114,9 @@ def hard_label_accuracy():
 
 
 def terminate_on_nan():
-    """keras.callbacks.TerminateOnNaN's check, made at the end of each epoch (a NaN batch makes the
-    epoch's mean loss NaN) instead of after every batch: a per-batch callback turns off Keras'
-    asynchronous dispatch, and on JAX Ctrl-C then took about 30 s instead of a few to stop training
-    on this loaded machine (tests/integration/test_faults.py). It costs at most one epoch of a diverged run."""
+    """keras.callbacks.TerminateOnNaN's check at each epoch's end (a NaN batch makes its mean loss NaN),
+    not after every batch: a per-batch callback turns off Keras' asynchronous dispatch, and on JAX
+    Ctrl-C then took about 30 s to stop training (tests/integration/test_faults.py)."""
     import keras
 
     class TerminateOnNaNPerEpoch(keras.callbacks.TerminateOnNaN):
