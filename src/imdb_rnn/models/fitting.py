@@ -32,14 +32,9 @@ def feed(params: TrainParams, placement: Placement, data: TrainingData) -> tuple
             "x": batches.training_batches(data.x, data.y, **cut, seed=params.seed, shuffle=True, weights=data.weights),
             "validation_data": batches.training_batches(data.x_val, data.y_val, **cut, seed=0, shuffle=False),
         }, None
-    x, y, sample_weight = placement.shard(data.x, data.y, data.weights)
-    return {
-        "x": x,
-        "y": y,
-        "sample_weight": sample_weight,
-        "validation_data": placement.shard(data.x_val, data.y_val),
-        "batch_size": placement.batch_size(params.batch_size),
-    }, data.x.shape[1]
+    arrays = dict(zip(("x", "y", "sample_weight"), placement.shard(data.x, data.y, data.weights), strict=True))
+    validation = {"validation_data": placement.shard(data.x_val, data.y_val)}
+    return arrays | validation | {"batch_size": placement.batch_size(params.batch_size)}, data.x.shape[1]
 
 
 @dataclass
@@ -88,17 +83,11 @@ def fit(
     # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop.
     callbacks = [*callbacks, terminate_on_nan()]
     if params.early_stopping:
-        stopper = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=params.early_stopping, restore_best_weights=True
-        )
+        stopper = keras.callbacks.EarlyStopping(patience=params.early_stopping, restore_best_weights=True)  # val_loss
         callbacks.append(stopper)
+    verbose = 1 if sys.stdout.isatty() else 2  # a progress bar in a terminal, a line per epoch in logs
     with placement.peers_watched():
-        history = model.fit(
-            **arguments,
-            epochs=params.epochs,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
-        )
+        history = model.fit(**arguments, epochs=params.epochs, callbacks=callbacks, verbose=verbose)
     table = pd.DataFrame(history.history)
     table.insert(0, "epoch", range(1, len(table) + 1))
     diverged = table[~np.isfinite(table["loss"])]
