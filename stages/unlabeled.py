@@ -27,8 +27,6 @@ RUN_FILE = "run.json"  # the stage's MLflow run, for train's lineage tags
 def label_with_teacher(
     params: Params, train_split: Path, unlabeled_reviews: Path, vocabulary_path: Path, out_dir: Path
 ) -> None:
-    import pandas as pd
-
     from imdb_rnn.data.splits import read_split, save_npz
     from imdb_rnn.data.text import Vocabulary, texts_to_padded
     from imdb_rnn.models.baselines import build_classifier
@@ -36,7 +34,7 @@ def label_with_teacher(
 
     teacher = params.unlabeled
     train = read_split(train_split.parent, train_split.stem, ["text", "label"])
-    unlabeled = pd.read_parquet(unlabeled_reviews, columns=["text", "in_labeled"])
+    unlabeled = read_split(unlabeled_reviews.parent, unlabeled_reviews.stem, ["text", "in_labeled"])
     left_out = int(unlabeled["in_labeled"].sum())
     unlabeled = unlabeled.loc[~unlabeled["in_labeled"], "text"]  # never a validation or test review's text
     if teacher.limit:
@@ -51,15 +49,10 @@ def label_with_teacher(
         ).fit(train["text"], train["label"])
         fit_seconds = time.perf_counter() - start
         probability = model.predict_proba(unlabeled)[:, 1]
-        tracking.mlflow.log_metrics(
-            {
-                "fit_seconds": fit_seconds,
-                "reviews": len(unlabeled),
-                "left_out_as_labeled": left_out,
-                "positive_share": float((probability >= 0.5).mean()),
-                "confident_share": float(((probability >= 0.9) | (probability <= 0.1)).mean()),
-            }
-        )
+        confident = float(((probability >= 0.9) | (probability <= 0.1)).mean())
+        shares = {"positive_share": float((probability >= 0.5).mean()), "confident_share": confident}
+        counts = {"reviews": len(unlabeled), "left_out_as_labeled": left_out}
+        tracking.mlflow.log_metrics({"fit_seconds": fit_seconds, **counts, **shares})
         save_npz(out_dir / LABELED_FILE, x=texts_to_padded(unlabeled, vocabulary), p=probability.astype("float32"))
         tracking.write_run_reference(out_dir / RUN_FILE, active)
     print(

@@ -48,11 +48,8 @@ class Reviews(NamedTuple):
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def download(url: str, target: Path, attempts: int = 5, timeout: tuple[float, float] = (10, 60)) -> None:
