@@ -83,12 +83,9 @@ def split(params: SplitParams, raw: Path, out_dir: Path) -> None:
             f"{raw}: only {len(official_train):,} training reviews for split.train_size + split.val_size"
         )
     if params.group_by == "none":
+        sizes = {"train_size": params.train_size, "test_size": params.val_size}
         train, val = train_test_split(
-            official_train,
-            train_size=params.train_size,
-            test_size=params.val_size,
-            stratify=official_train["label"],
-            random_state=params.seed,
+            official_train, **sizes, stratify=official_train["label"], random_state=params.seed
         )
     elif missing := official_train["movie"].isna().sum():
         raise PipelineError(

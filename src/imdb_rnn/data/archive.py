@@ -187,18 +187,15 @@ def read_reviews(archive: Path, per_folder: int = 12_500) -> Reviews:
 
 
 def _movie(movies: dict[tuple[str, str], list[str]], row: tuple, archive: Path) -> str | None:
-    """A review's movie; None when the archive has no urls file for its folder (split refuses that
-    when it groups by movie)."""
+    """A review's movie; None without a urls file for its folder (split refuses that when it groups by movie)."""
     split, label, review_id = row[:3]
-    folder = (split, "pos" if label else "neg")
-    if folder not in movies:
-        return None
-    if review_id >= len(movies[folder]):
+    titles = movies.get((split, "pos" if label else "neg"))
+    if titles is not None and review_id >= len(titles):
         raise PipelineError(
-            f"{archive}: aclImdb/{split}/urls_{folder[1]}.txt has {len(movies[folder]):,} lines, "
+            f"{archive}: aclImdb/{split}/urls_{'pos' if label else 'neg'}.txt has {len(titles):,} lines, "
             f"no movie for review {review_id}"
         )
-    return movies[folder][review_id]
+    return None if titles is None else titles[review_id]
 
 
 def cache_dir() -> Path:

@@ -8,9 +8,6 @@ import functools
 from imdb_rnn.models.pooling import masked_max_pooling_class
 from imdb_rnn.runtime.params import TrainParams
 
-RNN_LAYERS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
-POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
-
 
 def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     """An Embedding (train.init region: beside the states of a frozen Embedding -> Bidirectional GRU,
@@ -66,7 +63,7 @@ def _stack(params: TrainParams):
 
         EmbeddingPerturbation, _ = perturbation_classes()
         yield EmbeddingPerturbation(name="embedding_perturbation")
-    rnn = getattr(layers, RNN_LAYERS[params.cell])
+    rnn = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[params.cell]
     for index in range(params.layers):
         cell = rnn(
             params.units,
@@ -79,7 +76,7 @@ def _stack(params: TrainParams):
     if params.pooling == "max" and params.mask_padding:  # Keras' own max would count the padding
         yield masked_max_pooling_class()()
     elif params.pooling != "last":
-        yield getattr(layers, POOLING_LAYERS[params.pooling])()
+        yield {"mean": layers.GlobalAveragePooling1D, "max": layers.GlobalMaxPooling1D}[params.pooling]()
     if params.output_dropout:
         yield layers.Dropout(params.output_dropout)
     yield layers.Dense(1, activation="sigmoid")
