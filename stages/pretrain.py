@@ -1,11 +1,7 @@
 """pretrain: the train split's and the unlabeled reviews' text -> data/pretrained/ (what train.init uses).
 
-method: region trains a forward and a backward GRU over an embedding to predict each position's
-neighbouring words (imdb_rnn.models.pretraining) on the train split's token ids and the unlabeled reviews'
-(data/unlabeled, the reviews also in the labeled set left out; imdb_rnn.data.corpus): never a
-validation or test review.
-method: none does nothing, in a second, and writes empty outputs.
-"""
+method: region (imdb_rnn.models.pretraining) reads the train split's and the unlabeled reviews' token ids
+(data/unlabeled: those also labeled left out), never a validation or test review; none writes empty outputs."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
 """unlabeled: learn from the 50,000 unlabeled reviews -> data/unlabeled/ (what train can use).
 
-teacher: nbsvm fits NBSVM on the train split (its text and labels, never validation or test) and
-labels every unlabeled review with its probability of being positive; train can then also learn
-from those reviews (train.unlabeled_weight), so the recurrent model learns from 70,000 reviews
-instead of 20,000 (self-training / distillation). teacher: none does nothing, in a second.
-"""
+teacher: nbsvm fits NBSVM on the train split (never validation or test) and labels every unlabeled
+review with its P(positive), for train to learn from too (train.unlabeled_weight: self-training /
+distillation, 70,000 reviews instead of 20,000). teacher: none does nothing, in a second."""
 
 from __future__ import annotations
 

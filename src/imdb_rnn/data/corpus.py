@@ -1,9 +1,7 @@
-"""The pretrain stage's corpus: the train split's and the unlabeled reviews' token ids, and for
-every step of every review the words its forward and backward states have read, so each step's
-targets (the bag of the next / previous unread words) are cut from arrays, a batch at a time
-(imdb_rnn.models.pretraining trains on them). Only words are targets (never word pairs), only the
-`targets` most frequent, and never a word the state has already read (a pair "a b" read by the
-backward GRU reveals "a")."""
+"""The pretrain stage's corpus (imdb_rnn.models.pretraining): token ids, and for every step the words
+its forward and backward states have read, so each step's targets (the bag of the next / previous
+unread words) are cut from arrays a batch at a time. Targets are words (never word pairs), only the
+`targets` most frequent, never one already read (a pair "a b" read by the backward GRU reveals "a")."""
 
 from __future__ import annotations
 
@@ -68,11 +66,10 @@ def build_corpus(x: np.ndarray, vocabulary: Vocabulary, targets: int, block: int
 
 
 def chunk_batches(corpus: Corpus, params: PretrainParams):
-    """A keras.utils.PyDataset of the reviews cut into chunks of `chunk` terms, `batch_size` chunks a
-    batch in the order plan(epoch) draws (seeded; the last partial batch left out: one compiled shape).
-    A batch is ((ids, forward targets, backward targets, negatives),): at each step the target indices
-    of the next / previous `window` unread words (NO_TARGET where none), and `negatives` target
-    indices drawn for the batch from the targets' counts to the power 0.75."""
+    """A keras.utils.PyDataset of the reviews cut into chunks of `chunk` terms, in the seeded order of
+    plan(epoch) (the last partial batch left out: one compiled shape). A batch: ((ids, forward targets,
+    backward targets, negatives),), the `window` next / previous unread words' target indices
+    (NO_TARGET where none) and `negatives` drawn from the targets' counts to the power 0.75."""
     import keras
 
     chunk, window = params.chunk, params.window

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imdb_rnn.data.text import Vocabulary
+from imdb_rnn.data.text import Vocabulary, first_sentence
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.runtime.outputs import atomic_path
 
@@ -18,9 +18,7 @@ SHORT_SPLIT = "test_short"  # the first sentence of each test review, with its l
 
 
 def short_reviews(test: pd.DataFrame) -> pd.DataFrame:
-    """The test split cut to each review's first sentence (imdb_rnn.data.text.first_sentence)."""
-    from imdb_rnn.data.text import first_sentence
-
+    """The test split cut to each review's first sentence."""
     return test.assign(text=test["text"].map(first_sentence))
 
 

@@ -2,11 +2,10 @@
 methods for semi-supervised text classification"): each batch is learned twice, as it is and with
 every review's embedded words moved a little in the direction that raises its loss the most.
 
-The move is `train.adversarial` times the batch's mean word-vector length in all (L2 over the whole
-review), so the model cannot shrug it off by growing its embeddings (Miyato et al. fix the norm on
-normalised embeddings instead). It costs a second forward and backward pass per batch. JAX only:
-Keras has no hook between the embedding and the layers after it, so the perturbation layer takes it
-from the training step. `classifier()` gives back the plain Sequential that is saved and served."""
+The move is `train.adversarial` times the batch's mean word-vector length (L2 over the whole review),
+so the model cannot shrug it off by growing its embeddings. JAX only: Keras has no hook between the
+embedding and the next layer, so a layer takes the move from the training step. `classifier()` gives
+back the plain Sequential that is saved and served."""
 
 from __future__ import annotations
 

@@ -55,14 +55,8 @@ def build_classifier(
     kind: str, ngram_max: int, min_df: int, max_features: int | None, C: float, max_iter: int, seed: int
 ):
     """A scikit-learn pipeline from review text to P(positive): `tfidf_logreg` or `nbsvm`."""
-    words = {
-        "tokenizer": tokenize,
-        "token_pattern": None,
-        "lowercase": False,  # tokenize lowercases
-        "ngram_range": (1, ngram_max),
-        "min_df": min_df,
-        "max_features": max_features,
-    }
+    kept = {"ngram_range": (1, ngram_max), "min_df": min_df, "max_features": max_features}
+    words = {"tokenizer": tokenize, "token_pattern": None, "lowercase": False, **kept}  # tokenize lowercases
     classifier = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     if kind == "nbsvm":
         return _Baseline(make_pipeline(CountVectorizer(binary=True, **words), NaiveBayesScaler(), classifier).steps)

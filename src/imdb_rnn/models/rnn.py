@@ -18,17 +18,15 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     from keras import layers
 
     ids = keras.Input(shape=(max_len,), dtype="int32")
-    embedding = layers.Embedding(vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding)
+    embed = functools.partial(layers.Embedding, vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding)
+    embedding = embed()
     if params.init == "region":  # a functional model: two inputs to the stack, concatenated
         from imdb_rnn.models.pretraining import REGION_EMBEDDING, REGION_STATES
 
         own = embedding(ids)  # model.layers[1]
-        frozen = layers.Embedding(
-            vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding, trainable=False, name=REGION_EMBEDDING
-        )(ids)
-        states = layers.Bidirectional(
-            layers.GRU(params.units, return_sequences=True), trainable=False, name=REGION_STATES
-        )(frozen)
+        frozen = embed(trainable=False, name=REGION_EMBEDDING)(ids)
+        gru = layers.GRU(params.units, return_sequences=True)
+        states = layers.Bidirectional(gru, trainable=False, name=REGION_STATES)(frozen)
         x = layers.Concatenate()([own, states])
         for layer in _stack(params):
             x = layer(x)
