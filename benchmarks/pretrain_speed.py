@@ -28,9 +28,8 @@ def pretraining_speed(params, x, vocabulary, steps: int) -> dict:
     from imdb_rnn.models import pretraining
 
     settings = params.pretrain.model_copy(update={"method": "region"})
-    corpus = pretraining_corpus.build_corpus(x, vocabulary, settings.targets)
     model = pretraining.region_model(len(vocabulary), settings)
-    data = pretraining_corpus.chunk_batches(corpus, settings)
+    data = pretraining_corpus.chunk_batches(x, vocabulary, settings)
     steps = min(steps, len(data))
     model.fit(data, steps_per_epoch=2, shuffle=False, verbose=0)  # compile
     start = time.perf_counter()
@@ -40,8 +39,8 @@ def pretraining_speed(params, x, vocabulary, steps: int) -> dict:
     speed = tokens / seconds
     return {
         "tokens_per_second": speed,
-        "corpus_terms": corpus.terms,
-        "minutes_per_pass": corpus.terms / speed / 60,
+        "corpus_terms": data.terms,
+        "minutes_per_pass": data.terms / speed / 60,
         "steps": steps,
         "batch_size": settings.batch_size,
         "chunk": settings.chunk,

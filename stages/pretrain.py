@@ -18,7 +18,7 @@ PARAMS = ("pretrain", "mlflow.experiment_name")  # dvc.yaml's params of this sta
 
 
 def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabulary_path: Path, out_dir: Path) -> None:
-    from imdb_rnn.data.corpus import build_corpus, token_ids
+    from imdb_rnn.data.corpus import chunk_batches, token_ids
     from imdb_rnn.data.splits import save_npz
     from imdb_rnn.data.text import Vocabulary
     from imdb_rnn.models import pretraining
@@ -32,16 +32,16 @@ def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabul
     use_backend("jax", settings.seed)
     start = time.perf_counter()
     x = token_ids(train_npz, unlabeled_dir, settings.limit)
-    corpus = build_corpus(x, vocabulary, settings.targets)
+    data = chunk_batches(x, vocabulary, settings)
     print(
-        f"pretrain: {len(x):,} reviews, {corpus.terms:,} terms, corpus built in {time.perf_counter() - start:.0f} s",
+        f"pretrain: {len(x):,} reviews, {data.terms:,} terms, corpus built in {time.perf_counter() - start:.0f} s",
         flush=True,
     )
     run_name = f"pretrain-{settings.method}"
     with tracking.stage_run(experiment_id, "pretrain", run_name, param_values(params, PARAMS)) as active:
         tracking.mlflow.set_tags(lineage.data_md5_tags())
-        tracking.mlflow.log_metrics({"reviews": len(x), "terms": corpus.terms, "vocabulary": len(vocabulary)})
-        weights, table = pretraining.pretrain(corpus, len(vocabulary), settings, tracking.mlflow.log_metrics)
+        tracking.mlflow.log_metrics({"reviews": len(x), "terms": data.terms, "vocabulary": len(vocabulary)})
+        weights, table = pretraining.pretrain(data, len(vocabulary), settings, tracking.mlflow.log_metrics)
         minutes = (time.perf_counter() - start) / 60
         speed = sum(row["tokens"] for row in table) / sum(row["seconds"] for row in table)
         tracking.mlflow.log_metrics({"minutes": minutes, "final_loss": table[-1]["loss"], "tokens_per_second": speed})

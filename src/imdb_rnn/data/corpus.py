@@ -5,7 +5,6 @@ unread words) are cut from arrays a batch at a time. Targets are words (never wo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,34 +17,22 @@ from imdb_rnn.runtime.params import PretrainParams
 NO_TARGET = -1
 
 
-@dataclass
-class Corpus:
-    """Reviews as term ids, left-aligned (row, step), with for every step the words it has read:
-    `seen_to` the index (in the review's words) of the last word the forward GRU has read there,
-    `seen_from` the first word the backward GRU has read; `words` the review's words as target indices."""
+def chunk_batches(x: np.ndarray, vocabulary: Vocabulary, params: PretrainParams, block: int = 5000):
+    """A keras.utils.PyDataset of the padded reviews `x` (pre or post padding) cut into chunks of `chunk`
+    terms, in the seeded order of plan(epoch) (the last partial batch left out: one compiled shape). A
+    batch: ((ids, forward targets, backward targets, negatives),), the `window` next / previous unread
+    words' target indices (NO_TARGET where none) and `negatives` drawn from the targets' counts to the
+    power 0.75. `terms`: the reviews' terms (padding excluded)."""
+    import keras
 
-    ids: np.ndarray  # (reviews, steps) int32, padding (0) at the end
-    lengths: np.ndarray  # (reviews,) terms
-    seen_to: np.ndarray  # (reviews, steps) int16
-    seen_from: np.ndarray  # (reviews, steps) int16
-    words: np.ndarray  # (reviews, max words) int32 target index or NO_TARGET
-    word_counts: np.ndarray  # (reviews,) words
-
-    @property
-    def terms(self) -> int:
-        return int(self.lengths.sum())
-
-
-def build_corpus(x: np.ndarray, vocabulary: Vocabulary, targets: int, block: int = 5000) -> Corpus:
-    """The Corpus of padded reviews `x` (pre or post padding), in blocks of rows to bound memory."""
     # A single word (OOV too: it stands for one) and its target index, the rank among the most
     # frequent `targets` words (the vocabulary is ranked by frequency), else NO_TARGET.
     word = np.array([index >= OOV_ID and " " not in token for index, token in enumerate(vocabulary.tokens)])
     target = np.full(len(vocabulary), NO_TARGET, "int32")
-    ranked = np.flatnonzero(word[OOV_ID + 1 :])[:targets] + OOV_ID + 1
+    ranked = np.flatnonzero(word[OOV_ID + 1 :])[: params.targets] + OOV_ID + 1
     target[ranked] = np.arange(len(ranked), dtype="int32")
     parts = []
-    for start in range(0, len(x), block):
+    for start in range(0, len(x), block):  # in blocks of rows, to bound memory
         rows = np.asarray(x[start : start + block], "int32")
         rows = np.take_along_axis(rows, np.argsort(rows == PAD_ID, axis=1, kind="stable"), axis=1)  # left-aligned
         present = rows != PAD_ID
@@ -62,27 +49,22 @@ def build_corpus(x: np.ndarray, vocabulary: Vocabulary, targets: int, block: int
         parts.append((rows, present.sum(axis=1), *seen, words.astype("int32"), word_counts))
     if not parts:
         raise PipelineError("pretrain: no reviews to pretrain on")
-    return Corpus(*(np.concatenate(column) for column in zip(*parts, strict=True)))
-
-
-def chunk_batches(corpus: Corpus, params: PretrainParams):
-    """A keras.utils.PyDataset of the reviews cut into chunks of `chunk` terms, in the seeded order of
-    plan(epoch) (the last partial batch left out: one compiled shape). A batch: ((ids, forward targets,
-    backward targets, negatives),), the `window` next / previous unread words' target indices
-    (NO_TARGET where none) and `negatives` drawn from the targets' counts to the power 0.75."""
-    import keras
-
+    # Term ids left-aligned (review, step), terms per review; at each step the index (among the review's
+    # words) of the last word the forward GRU has read and of the first the backward GRU has read; each
+    # review's words as target indices (NO_TARGET for rare ones), words per review.
+    ids, lengths, seen_to, seen_from, words, word_counts = (np.concatenate(c) for c in zip(*parts, strict=True))
     chunk, window = params.chunk, params.window
-    pieces = -(-corpus.lengths // chunk)  # ceil
-    rows = np.repeat(np.arange(len(corpus.lengths)), pieces)
+    pieces = -(-lengths // chunk)  # ceil
+    rows = np.repeat(np.arange(len(lengths)), pieces)
     starts = (np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)) * chunk
-    terms = np.minimum(chunk, corpus.lengths[rows] - starts)
-    counts = np.bincount(corpus.words[corpus.words >= 0], minlength=params.targets) + 1.0
+    terms = np.minimum(chunk, lengths[rows] - starts)
+    counts = np.bincount(words[words >= 0], minlength=params.targets) + 1.0
     distribution = counts**0.75 / (counts**0.75).sum()
 
     class ChunkBatches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__()
+            self.terms = int(lengths.sum())
             self.plan(0)
 
         def plan(self, epoch: int) -> None:
@@ -100,17 +82,16 @@ def chunk_batches(corpus: Corpus, params: PretrainParams):
         def __getitem__(self, index: int):
             row, start = rows[self.batches[index]], starts[self.batches[index]]
             steps = start[:, None] + np.arange(chunk)
-            present = steps < corpus.lengths[row, None]
-            steps, grid, cube = np.minimum(steps, corpus.ids.shape[1] - 1), row[:, None], row[:, None, None]
-            after = corpus.seen_to[grid, steps][..., None].astype("int32") + 1 + np.arange(window)
-            before = corpus.seen_from[grid, steps][..., None].astype("int32") - 1 - np.arange(window)
-            last = corpus.words.shape[1] - 1
-            forward = np.where(after < corpus.word_counts[cube], corpus.words[cube, np.minimum(after, last)], NO_TARGET)
-            backward = np.where(before >= 0, corpus.words[cube, np.clip(before, 0, last)], NO_TARGET)
-            ids = np.where(present, corpus.ids[grid, steps], PAD_ID)
+            present = steps < lengths[row, None]
+            steps, grid, cube = np.minimum(steps, ids.shape[1] - 1), row[:, None], row[:, None, None]
+            after = seen_to[grid, steps][..., None].astype("int32") + 1 + np.arange(window)
+            before = seen_from[grid, steps][..., None].astype("int32") - 1 - np.arange(window)
+            last = words.shape[1] - 1
+            forward = np.where(after < word_counts[cube], words[cube, np.minimum(after, last)], NO_TARGET)
+            backward = np.where(before >= 0, words[cube, np.clip(before, 0, last)], NO_TARGET)
             keep = present[..., None]
             targets = (np.where(keep, forward, NO_TARGET), np.where(keep, backward, NO_TARGET))
-            return ((ids, *targets, self.negatives[index]),)
+            return ((np.where(present, ids[grid, steps], PAD_ID), *targets, self.negatives[index]),)
 
     return ChunkBatches()
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_rnn.data.corpus import Corpus, chunk_batches
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.runtime.params import PretrainParams
 
@@ -71,14 +70,13 @@ def region_model(vocabulary_size: int, params: PretrainParams):
     return model
 
 
-def pretrain(corpus: Corpus, vocabulary_size: int, params: PretrainParams, on_epoch) -> tuple[dict, list[dict]]:
-    """Train on `corpus` for params.epochs, printing the progress: the weights and, per epoch, {"epoch",
-    "loss", "tokens", "seconds", "tokens_per_second"}, given to `on_epoch(row, step=epoch)` without
-    "epoch" (mlflow.log_metrics). Terms (padding excluded) count as tokens."""
+def pretrain(data, vocabulary_size: int, params: PretrainParams, on_epoch) -> tuple[dict, list[dict]]:
+    """Train on `data` (imdb_rnn.data.corpus.chunk_batches) for params.epochs, printing the progress:
+    the weights and, per epoch, {"epoch", "loss", "tokens", "seconds", "tokens_per_second"}, given to
+    `on_epoch(row, step=epoch)` without "epoch" (mlflow.log_metrics). Terms count as tokens."""
     import keras
 
     model = region_model(vocabulary_size, params)
-    data = chunk_batches(corpus, params)
     table = []
 
     class Log(keras.callbacks.Callback):
