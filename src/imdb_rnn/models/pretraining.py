@@ -100,9 +100,9 @@ def pretrain(data, vocabulary_size: int, params: PretrainParams, on_epoch) -> tu
                 )
             row = {"loss": loss, "tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds}
             table.append({"epoch": epoch + 1, **row})
+            speed = row["tokens_per_second"]
             print(
-                f"pretrain: epoch {epoch + 1}: loss {loss:.4f}, {row['tokens_per_second']:,.0f} tokens/s, "
-                f"{seconds / 60:.1f} min",
+                f"pretrain: epoch {epoch + 1}: loss {loss:.4f}, {speed:,.0f} tokens/s, {seconds / 60:.1f} min",
                 flush=True,
             )
             on_epoch(row, step=epoch + 1)
@@ -136,11 +136,9 @@ def load_into(model, pretrained_dir: Path) -> None:
     else:
         embedding = next(layer for layer in model.layers if isinstance(layer, layers.Embedding))
         recurrent = next(layer for layer in model.layers if isinstance(layer, layers.Bidirectional))
-    pairs = [
-        (embedding, [weights["embedding"]]),
-        *((getattr(recurrent, f"{side}_layer"), [weights[f"{side}_{index}"] for index in range(3)]) for side in SIDES),
-    ]
-    for layer, values in pairs:
+    targets = {"embedding": embedding, "forward_": recurrent.forward_layer, "backward_": recurrent.backward_layer}
+    for prefix, layer in targets.items():
+        values = [value for name, value in weights.items() if name.startswith(prefix)]  # in the order saved
         shapes = [tuple(w.shape) for w in layer.get_weights()]
         if shapes != [value.shape for value in values]:
             raise PipelineError(

@@ -61,14 +61,10 @@ def _stack(params: TrainParams):
 
         EmbeddingPerturbation, _ = perturbation_classes()
         yield EmbeddingPerturbation(name="embedding_perturbation")
-    rnn = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[params.cell]
+    kind = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[params.cell]
+    rnn = functools.partial(kind, params.units, dropout=params.dropout, recurrent_dropout=params.recurrent_dropout)
     for index in range(params.layers):
-        cell = rnn(
-            params.units,
-            dropout=params.dropout,
-            recurrent_dropout=params.recurrent_dropout,
-            return_sequences=index < params.layers - 1 or params.pooling != "last",
-        )
+        cell = rnn(return_sequences=index < params.layers - 1 or params.pooling != "last")
         yield layers.Bidirectional(cell) if params.bidirectional else cell
     # Pooling over every step's output: the review's strongest cues, wherever they are.
     if params.pooling == "max" and params.mask_padding:  # Keras' own max would count the padding
@@ -85,12 +81,10 @@ def compiled(model, params: TrainParams):
     import keras
 
     clipping = {"clipnorm": params.clipnorm} if params.clipnorm else {}  # keeps adam steady on long sequences
-    optimizer = keras.optimizers.get(
-        {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate, **clipping}}
-    )
-    model.compile(
-        optimizer=optimizer, loss="binary_crossentropy", weighted_metrics=[hard_label_accuracy()(name="accuracy")]
-    )
+    config = {"learning_rate": params.learning_rate, **clipping}
+    optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": config})
+    accuracy = hard_label_accuracy()(name="accuracy")
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", weighted_metrics=[accuracy])
     return model
 
 
