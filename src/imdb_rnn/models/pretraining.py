@@ -49,11 +49,10 @@ def region_model(vocabulary_size: int, params: PretrainParams):
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
             """Each present target's score pushed up, the batch's negatives' down (each positive paired
             with the negatives' mean), over all positives of both sides."""
-            _, forward_targets, backward_targets, negatives = x
-            forward, backward = y_pred
+            _, *side_targets, negatives = x
             total, count = 0.0, 0.0
-            sides = ((forward, forward_targets), (ops.flip(backward, axis=1), backward_targets))  # in step order
-            for (states, targets), (output, bias) in zip(sides, self.scorers, strict=True):
+            side_states = (y_pred[0], ops.flip(y_pred[1], axis=1))  # the backward states in step order
+            for states, targets, (output, bias) in zip(side_states, side_targets, self.scorers, strict=True):
                 present = ops.cast(targets >= 0, "float32")
                 picked = ops.maximum(targets, 0)
                 positive = ops.einsum("bsu,bswu->bsw", states, ops.take(output, picked, axis=0))
