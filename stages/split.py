@@ -1,8 +1,8 @@
 """split: the official training reviews -> stratified, seeded train/validation; test stays test.
 
 `split.group_by: movie` (the default) keeps each movie's reviews on one side, as the official test
-reviews are of other movies than the training ones: a validation split of the training movies'
-reviews would reward knowing the movie (split_by_movie says how the sizes stay exact). `none`: a random cut."""
+reviews are of other movies: a validation split of the training movies would reward knowing the movie.
+`none`: a random cut."""
 
 from __future__ import annotations
 

@@ -30,9 +30,8 @@ def tokenize(text: str) -> list[str]:
 
 
 def review_problem(text: str) -> str | None:
-    """Why a review is not labeled, or None: the one rule of imdb-predict and of the served model. An
-    empty review (only whitespace) is refused: its label would be the model's answer to nothing (the
-    seed model's: positive, p 0.91)."""
+    """Why a review is not labeled, or None: the one rule of imdb-predict and of the served model (an
+    empty review's label would be the model's answer to nothing)."""
     return None if text.strip() else "empty review"
 
 
@@ -44,9 +43,8 @@ def first_sentence(text: str, max_words: int = 30) -> str:
 
 
 def terms(tokens: list[str], ngrams: int) -> list[str]:
-    """The tokens, each followed (ngrams=2) by the bigram it ends, as "previous token": the
-    recurrent model then also reads word pairs ("not good") as units of their own.
-    Tokens never contain spaces, so the space cannot clash."""
+    """The tokens, each followed (ngrams=2) by the bigram it ends, "previous token" (tokens hold no
+    spaces): the recurrent model then also reads word pairs ("not good") as units of their own."""
     if ngrams == 1:
         return tokens
     return tokens[:1] + [

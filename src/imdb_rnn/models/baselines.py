@@ -18,8 +18,7 @@ RUN_NAMES = {"tfidf_logreg": "baseline-tfidf-logreg", "nbsvm": "baseline-nbsvm"}
 
 class NaiveBayesScaler(TransformerMixin, BaseEstimator):
     """Scales each feature by its naive-Bayes log-count ratio r = log((p/|p|) / (q/|q|)), p and q the
-    feature's counts (+ alpha) in positive and negative reviews: NBSVM's features. scikit-learn has
-    no such transformer; it is three lines of sparse arithmetic."""
+    feature's counts (+ alpha) in positive and negative reviews: NBSVM's features (not in scikit-learn)."""
 
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = alpha

@@ -1,6 +1,5 @@
-"""Keras' fit for every `train` option: the classifier built where training runs, fed one way
-(`feed`), early stopping, a stop on a diverged loss; the plain classifier, its per-epoch table and
-the training summary (metrics/train.json)."""
+"""Keras' fit for every `train` option: the classifier built where training runs, early stopping, a stop
+on a diverged loss; the plain classifier, its per-epoch table and metrics/train.json's summary."""
 
 from __future__ import annotations
 
@@ -69,9 +68,8 @@ class Fitted:
 def fit(
     params: TrainParams, placement: Placement, data: TrainingData, callbacks: list, pretrained_dir: Path | None = None
 ) -> Fitted:
-    """The classifier trained on this process's share of `data`; train.init pretrained or region:
-    it starts from the pretrain stage's weights in `pretrained_dir`. A loss that turned NaN or
-    infinite is refused in one line (PipelineError)."""
+    """The classifier trained on this process's share of `data`, from the pretrain stage's weights in
+    `pretrained_dir` if train.init says so. A loss turned NaN or infinite: one line (PipelineError)."""
     import keras
 
     arguments, max_len = feed(params, placement, data)

@@ -11,10 +11,8 @@ SCORED_SPLITS = ("val", "test", "test_short")  # test_short: imdb_rnn.data.split
 
 
 def scores(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, object]:
-    """accuracy, its 95 % interval, precision, recall, f1 at `threshold`; roc_auc and log loss of the
-    probabilities; rounded to 6 digits, as the metrics files hold them. The interval is Wilson's
-    score interval (scipy's binomtest): each review right or wrong, a binomial proportion; unlike
-    the plain normal one it stays inside [0, 1] and is right for small splits too."""
+    """accuracy with its 95 % interval (Wilson's: inside [0, 1], right for small splits too), precision,
+    recall, f1 at `threshold`; roc_auc and log loss; rounded to 6 digits, as the metrics files hold them."""
     predicted = (probability >= threshold).astype(int)
     right = int((predicted == np.asarray(y_true)).sum())
     interval = binomtest(right, len(predicted)).proportion_ci(confidence_level=0.95, method="wilson")
@@ -45,11 +43,9 @@ def metric_values(report: dict[str, dict[str, object]], splits=SCORED_SPLITS) ->
 
 
 def paired_comparison(actual: np.ndarray, model: np.ndarray, baseline: np.ndarray) -> dict[str, object]:
-    """The model's and the baseline's predicted labels on the same reviews, compared review by review:
-    the model's accuracy minus the baseline's with its 95 % interval (Wald's for paired proportions:
-    only the reviews one gets right and the other wrong count; with thousands of those the normal
-    approximation is close) and McNemar's exact p-value (a binomial test on those reviews: were the
-    two equally good, each would favour either as often)."""
+    """The model's and the baseline's labels on the same reviews, review by review: the difference in
+    accuracy with its 95 % interval (Wald's for paired proportions: only the reviews one gets right and
+    the other wrong count) and McNemar's exact p-value (a binomial test on those reviews)."""
     model_right, baseline_right = np.asarray(model) == actual, np.asarray(baseline) == actual
     reviews = len(model_right)
     only_model, only_baseline = int((model_right & ~baseline_right).sum()), int((baseline_right & ~model_right).sum())
