@@ -33,16 +33,14 @@ def baseline(params: Params, split_dir: Path, metrics_path: Path, predictions_pa
         model = build_classifier(**params.baseline.model_dump()).fit(frames["train"]["text"], frames["train"]["label"])
         seconds = time.perf_counter() - start
         probabilities = {split: model.predict_proba(frames[split]["text"])[:, 1] for split in SCORED_SPLITS}
-        report: dict[str, object] = {
-            split: scores(frames[split]["label"], probabilities[split], params.evaluate.threshold)
-            for split in SCORED_SPLITS
-        }
+        threshold = params.evaluate.threshold
+        report = {split: scores(frames[split]["label"], probabilities[split], threshold) for split in SCORED_SPLITS}
         report["fit_seconds"] = round(seconds, 3)
         tracking.mlflow.log_metrics(metric_values(report) | {"fit_seconds": seconds})
         report["mlflow_run_id"] = active.info.run_id
         # Each test review's predicted label, in the test split's order, as evaluate's confusion.csv
         # holds the model's: the compare stage pairs them.
-        predicted = (probabilities["test"] >= params.evaluate.threshold).astype(int)
+        predicted = (probabilities["test"] >= threshold).astype(int)
         with staged_outputs(metrics_path, predictions_path) as (metrics_tmp, predictions_tmp):
             metrics_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
             pd.DataFrame({"actual": frames["test"]["label"], "predicted": predicted}).to_csv(

@@ -33,10 +33,8 @@ def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabul
     start = time.perf_counter()
     x = token_ids(train_npz, unlabeled_dir, settings.limit)
     data = chunk_batches(x, vocabulary, settings)
-    print(
-        f"pretrain: {len(x):,} reviews, {data.terms:,} terms, corpus built in {time.perf_counter() - start:.0f} s",
-        flush=True,
-    )
+    built = time.perf_counter() - start
+    print(f"pretrain: {len(x):,} reviews, {data.terms:,} terms, corpus built in {built:.0f} s", flush=True)
     run_name = f"pretrain-{settings.method}"
     with tracking.stage_run(experiment_id, "pretrain", run_name, param_values(params, PARAMS)) as active:
         tracking.mlflow.set_tags(lineage.data_md5_tags())

@@ -24,11 +24,11 @@ def perturbation_classes():
         """Identity, except inside the adversarial step (`delta` set, zeros in its clean pass): adds
         `delta` to the embedded reviews and measures their mean word-vector length (padding left out)."""
 
+        delta = word_length = None
+
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.supports_masking = True
-            self.delta = None
-            self.word_length = None
 
         def call(self, embedded, mask=None):
             if self.delta is None:  # prediction, validation: nothing to measure or add

@@ -34,8 +34,7 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     if params.adversarial:  # trained on perturbed embeddings too; saved as the plain Sequential
         from imdb_rnn.models.adversarial import perturbation_classes
 
-        _, AdversarialSequential = perturbation_classes()
-        model = AdversarialSequential(name=f"imdb_{params.cell}")
+        model = perturbation_classes()[1](name=f"imdb_{params.cell}")  # AdversarialSequential
         model.strength = params.adversarial
     else:
         model = keras.Sequential(name=f"imdb_{params.cell}")
@@ -59,8 +58,7 @@ def _stack(params: TrainParams):
     if params.adversarial:
         from imdb_rnn.models.adversarial import perturbation_classes
 
-        EmbeddingPerturbation, _ = perturbation_classes()
-        yield EmbeddingPerturbation(name="embedding_perturbation")
+        yield perturbation_classes()[0](name="embedding_perturbation")  # EmbeddingPerturbation
     kind = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[params.cell]
     rnn = functools.partial(kind, params.units, dropout=params.dropout, recurrent_dropout=params.recurrent_dropout)
     for index in range(params.layers):
