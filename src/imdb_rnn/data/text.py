@@ -7,7 +7,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -52,28 +51,20 @@ def terms(tokens: list[str], ngrams: int) -> list[str]:
     ]
 
 
-class _VocabularyFile(BaseModel):
-    """vocab.json, checked like params.yaml: a hand-edited file fails in one line naming the key."""
+class Vocabulary(BaseModel):
+    """Tokens by id (0 = padding, 1 = out of vocabulary) and how sequences are padded; vocab.json is
+    checked like params.yaml (Vocabulary.load): a hand-edited file fails in one line naming the key."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     tokens: list[str] = Field(min_length=2, description="padding and OOV first, then the vocabulary")
     max_len: int = Field(gt=0)
     padding: Literal["pre", "post"]
     truncating: Literal["pre", "post"]
-    ngrams: int = Field(1, ge=1, le=2)
-    max_features: int | None = Field(None, ge=2)
+    ngrams: int = Field(1, ge=1, le=2)  # 2: bigrams in the vocabulary too (files from before this field read as 1)
+    max_features: int | None = Field(None, ge=2)  # pad.max_features (the tokens may be fewer); None: an older file
 
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Tokens by id (0 = padding, 1 = out of vocabulary) and how sequences are padded."""
-
-    tokens: list[str]
-    max_len: int
-    padding: str
-    truncating: str
-    ngrams: int = 1  # 2: bigrams in the vocabulary too (files from before this field read as 1)
-    max_features: int | None = None  # pad.max_features (the tokens may be fewer); None: a file from before
+    def __init__(self, *args, **kwargs):  # positional too, in the fields' order
+        super().__init__(**dict(zip(type(self).model_fields, args, strict=False)), **kwargs)
 
     @classmethod
     def fit(
@@ -90,7 +81,7 @@ class Vocabulary:
         """Refuses in one line padded data made with other pad params than `pad` (params.yaml's, as
         train is given them): a model built for one vocabulary size, length and padding side fit on
         another's ids trained to 0.50 accuracy with exit 0 (ids past the embedding clamped on JAX)."""
-        made = asdict(self)
+        made = self.model_dump()
         differ = [
             f"pad.{key} {'(not recorded)' if made.get(key) is None else made[key]} (params.yaml: {value})"
             for key, value in pad.model_dump().items()
@@ -102,7 +93,7 @@ class Vocabulary:
             )
 
     def save(self, path: Path) -> None:
-        write_text_atomic(path, json.dumps(asdict(self), ensure_ascii=False))
+        write_text_atomic(path, json.dumps(self.model_dump(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path | str) -> Vocabulary:
@@ -113,12 +104,12 @@ class Vocabulary:
         if not isinstance(data, dict):
             raise PipelineError(f"{path}: not a vocabulary file: expected an object, got {type(data).__name__}")
         try:
-            checked = _VocabularyFile.model_validate(data)
+            checked = cls.model_validate(data)
         except ValidationError as exc:
             raise PipelineError(describe(exc, path)) from None
         if checked.tokens[:2] != [PAD_TOKEN, OOV_TOKEN]:
             raise PipelineError(f"{path}: tokens: expected {PAD_TOKEN!r} and {OOV_TOKEN!r} first (ids 0 and 1)")
-        return cls(**checked.model_dump())
+        return checked
 
     def __len__(self) -> int:
         return len(self.tokens)
