@@ -43,9 +43,8 @@ def baseline(params: Params, split_dir: Path, metrics_path: Path, predictions_pa
         predicted = (probabilities["test"] >= threshold).astype(int)
         with staged_outputs(metrics_path, predictions_path) as (metrics_tmp, predictions_tmp):
             metrics_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-            pd.DataFrame({"actual": frames["test"]["label"], "predicted": predicted}).to_csv(
-                predictions_tmp, index=False
-            )
+            pairs = pd.DataFrame({"actual": frames["test"]["label"], "predicted": predicted})
+            pairs.to_csv(predictions_tmp, index=False)
 
 
 def main() -> None:

@@ -53,9 +53,9 @@ def sha256_of(path: Path) -> str:
 
 
 def download(url: str, target: Path, attempts: int = 5, timeout: tuple[float, float] = (10, 60)) -> None:
-    """Download `url` to `target`, resuming with a Range request when the connection drops.
-    Every wait is bounded: `timeout` (connect, read) seconds per network operation, a few
-    retries, `attempts` resumes. On final failure `target` is removed and the error says why."""
+    """Download `url` to `target`, resuming with a Range request when the connection drops. Every wait
+    is bounded: `timeout` (connect, read) per network operation, a few retries, `attempts` resumes; on
+    final failure `target` is removed and the error says why."""
     # urllib3 retries refused connections and 5xx answers; resuming a cut transfer is ours.
     retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504), allowed_methods=["GET"])
     session = requests.Session()

@@ -55,8 +55,8 @@ def chunk_batches(x: np.ndarray, vocabulary: Vocabulary, params: PretrainParams,
     ids, lengths, seen_to, seen_from, words, word_counts = (np.concatenate(c) for c in zip(*parts, strict=True))
     chunk, window = params.chunk, params.window
     pieces = -(-lengths // chunk)  # ceil
-    rows = np.repeat(np.arange(len(lengths)), pieces)
-    starts = (np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)) * chunk
+    rows, starts = np.nonzero(np.arange(pieces.max(initial=0)) < pieces[:, None])  # each chunk's review and number
+    starts = starts * chunk
     terms = np.minimum(chunk, lengths[rows] - starts)
     counts = np.bincount(words[words >= 0], minlength=params.targets) + 1.0
     distribution = counts**0.75 / (counts**0.75).sum()

@@ -27,10 +27,9 @@ def feed(params: TrainParams, placement: Placement, data: TrainingData) -> tuple
     of any length; any other reads this process's share of the arrays (Placement.shard)."""
     if params.mask_padding and params.buckets > 0 and params.distribute == "none":
         cut = {"batch_size": params.batch_size, "padding": data.vocabulary.padding, "buckets": params.buckets}
-        return {
-            "x": batches.training_batches(data.x, data.y, **cut, seed=params.seed, shuffle=True, weights=data.weights),
-            "validation_data": batches.training_batches(data.x_val, data.y_val, **cut, seed=0, shuffle=False),
-        }, None
+        train = batches.training_batches(data.x, data.y, **cut, seed=params.seed, shuffle=True, weights=data.weights)
+        validation = batches.training_batches(data.x_val, data.y_val, **cut, seed=0, shuffle=False)
+        return {"x": train, "validation_data": validation}, None
     arrays = dict(zip(("x", "y", "sample_weight"), placement.shard(data.x, data.y, data.weights), strict=True))
     validation = {"validation_data": placement.shard(data.x_val, data.y_val)}
     return arrays | validation | {"batch_size": placement.batch_size(params.batch_size)}, data.x.shape[1]

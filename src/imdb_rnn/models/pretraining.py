@@ -42,6 +42,7 @@ def region_model(vocabulary_size: int, params: PretrainParams):
             self.encoder = keras.Model(ids, states)
             shapes = ((params.targets, params.units), (params.targets,))  # each side's output vectors and biases
             self.scorers = [[self.add_weight(shape, "random_normal") for shape in shapes] for _ in SIDES]
+            self.compile(keras.optimizers.Adam(params.learning_rate, clipnorm=1.0))
 
         def call(self, x):
             return self.encoder(x[0])
@@ -64,9 +65,7 @@ def region_model(vocabulary_size: int, params: PretrainParams):
                 count += ops.sum(counts)
             return total / ops.maximum(count, 1.0)
 
-    model = RegionModel()
-    model.compile(keras.optimizers.Adam(params.learning_rate, clipnorm=1.0))
-    return model
+    return RegionModel()
 
 
 def pretrain(data, vocabulary_size: int, params: PretrainParams, on_epoch) -> tuple[dict, list[dict]]:
