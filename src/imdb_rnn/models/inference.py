@@ -35,8 +35,7 @@ def load_keras_model(path: Path | str):
 
 def masks_padding(model) -> bool:
     """Its first embedding masks padding (a functional model's layers[0] is its input layer)."""
-    first = next((layer for layer in model.layers if hasattr(layer, "mask_zero")), None)
-    return bool(getattr(first, "mask_zero", False))
+    return bool(next((layer.mask_zero for layer in model.layers if hasattr(layer, "mask_zero")), False))
 
 
 def reads_any_length(model) -> bool:

@@ -16,14 +16,10 @@ def scores(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dic
     predicted = (probability >= threshold).astype(int)
     right = int((predicted == np.asarray(y_true)).sum())
     interval = binomtest(right, len(predicted)).proportion_ci(confidence_level=0.95, method="wilson")
-    figures = {
-        "accuracy": skm.accuracy_score(y_true, predicted),
-        "precision": skm.precision_score(y_true, predicted, zero_division=0),
-        "recall": skm.recall_score(y_true, predicted, zero_division=0),
-        "f1": skm.f1_score(y_true, predicted, zero_division=0),
-        "roc_auc": skm.roc_auc_score(y_true, probability),
-        "loss": skm.log_loss(y_true, probability, labels=[0, 1]),
-    }
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, predicted, average="binary", zero_division=0)
+    figures = {"accuracy": skm.accuracy_score(y_true, predicted), "precision": precision, "recall": recall, "f1": f1}
+    loss = skm.log_loss(y_true, probability, labels=[0, 1])
+    figures |= {"roc_auc": skm.roc_auc_score(y_true, probability), "loss": loss}
     rounded: dict[str, object] = {name: round(float(value), 6) for name, value in figures.items()}
     rounded["accuracy_ci95"] = [round(float(interval.low), 6), round(float(interval.high), 6)]
     return rounded
