@@ -34,9 +34,8 @@ def label_with_teacher(
     train = read_split(train_split.parent, train_split.stem, ["text", "label"])
     unlabeled = read_split(unlabeled_reviews.parent, unlabeled_reviews.stem, ["text", "in_labeled"])
     left_out = int(unlabeled["in_labeled"].sum())
-    unlabeled = unlabeled.loc[~unlabeled["in_labeled"], "text"]  # never a validation or test review's text
-    if teacher.limit:
-        unlabeled = unlabeled.iloc[: teacher.limit]
+    # Never a validation or test review's text; the first unlabeled.limit reviews if set.
+    unlabeled = unlabeled.loc[~unlabeled["in_labeled"], "text"].iloc[: teacher.limit or None]
     vocabulary = Vocabulary.load(vocabulary_path)
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
     run_name = f"unlabeled-{teacher.teacher}"

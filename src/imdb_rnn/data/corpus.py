@@ -101,6 +101,5 @@ def token_ids(train_npz: Path, unlabeled_dir: Path, limit: int) -> np.ndarray:
     unlabeled ones (if the unlabeled stage labeled any), each cut to `limit` reviews if set."""
     x_train, _ = load_padded(train_npz)
     x_more, _ = load_padded(unlabeled_dir / "labeled_by_teacher.npz", labels="p")
-    if limit:
-        x_train, x_more = x_train[:limit], x_more[:limit]
+    x_train, x_more = x_train[: limit or None], x_more[: limit or None]
     return x_train if not len(x_more) else np.concatenate([x_train, x_more])

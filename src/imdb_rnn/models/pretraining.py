@@ -10,6 +10,7 @@ classifier's own embedding. Either way the saved model is a plain Keras model of
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -35,10 +36,8 @@ def region_model(vocabulary_size: int, params: PretrainParams):
             super().__init__(name="pretraining")
             ids = keras.Input(shape=(None,), dtype="int32")
             embedded = layers.Embedding(vocabulary_size, params.embedding_dim, mask_zero=True, name="embedding")(ids)
-            states = [
-                layers.GRU(params.units, return_sequences=True, go_backwards=side == "backward", name=side)(embedded)
-                for side in SIDES
-            ]
+            gru = functools.partial(layers.GRU, params.units, return_sequences=True)
+            states = [gru(name="forward")(embedded), gru(go_backwards=True, name="backward")(embedded)]
             self.encoder = keras.Model(ids, states)
             shapes = ((params.targets, params.units), (params.targets,))  # each side's output vectors and biases
             self.scorers = [[self.add_weight(shape, "random_normal") for shape in shapes] for _ in SIDES]
