@@ -3,7 +3,7 @@
     python -m benchmarks.pretrain_speed [--steps 40] [--reviews 3000] [--json out.json]
 
 Reads params.yaml (pretrain and train sections), data/padded (train.npz, vocab.json) and
-data/unlabeled. Pretraining: `--steps` jitted steps of imdb_rnn.models.pretraining (after two to compile) on
+data/unlabeled. Pretraining: `--steps` steps of imdb_rnn.models.pretraining's fit (after two to compile) on
 the corpus the pretrain stage builds: terms (tokens) per second and minutes per pass over it.
 Classifier: build_model(train params) fit for two epochs on `--reviews` reviews of the same data
 (bucketed as train does), once as `train.init: none` / `pretrained` build it and once as `region`
@@ -24,40 +24,23 @@ from imdb_rnn.runtime.params import load_params
 
 
 def pretraining_speed(params, x, vocabulary, steps: int) -> dict:
-    import numpy as np
-
     from imdb_rnn.data import corpus as pretraining_corpus
     from imdb_rnn.models import pretraining
 
     settings = params.pretrain.model_copy(update={"method": "region"})
-    corpus = pretraining_corpus.build_corpus(x, vocabulary, settings.targets)
-    trainer = pretraining.Pretrainer(len(vocabulary), settings)
-    rows, starts = pretraining_corpus.chunk_starts(corpus, settings.chunk)
-    distribution = pretraining_corpus.negative_distribution(corpus, settings.targets)
-    rng = np.random.default_rng(settings.seed)
-
-    def step() -> int:
-        picked = rng.integers(0, len(rows), settings.batch_size)
-        ids, forward, backward = pretraining_corpus.batch(
-            corpus, rows[picked], starts[picked], settings.chunk, settings.window
-        )
-        negatives = rng.choice(settings.targets, size=settings.negatives, p=distribution).astype("int32")
-        trainer.last = trainer.step(ids, forward, backward, negatives)
-        return int((ids != 0).sum())
-
-    for _ in range(2):  # compile
-        step()
-    float(trainer.last)
-    start, tokens = time.perf_counter(), 0
-    for _ in range(steps):
-        tokens += step()
-    float(trainer.last)  # wait for the last step
+    model = pretraining.region_model(len(vocabulary), settings)
+    data = pretraining_corpus.chunk_batches(x, vocabulary, settings)
+    steps = min(steps, len(data))
+    model.fit(data, steps_per_epoch=2, shuffle=False, verbose=0)  # compile
+    start = time.perf_counter()
+    model.fit(data, steps_per_epoch=steps, shuffle=False, verbose=0)
     seconds = time.perf_counter() - start
+    tokens = int(data.tokens[:steps].sum())
     speed = tokens / seconds
     return {
         "tokens_per_second": speed,
-        "corpus_terms": corpus.terms,
-        "minutes_per_pass": corpus.terms / speed / 60,
+        "corpus_terms": data.terms,
+        "minutes_per_pass": data.terms / speed / 60,
         "steps": steps,
         "batch_size": settings.batch_size,
         "chunk": settings.chunk,

@@ -19,7 +19,6 @@ from imdb_rnn.runtime.params import Params, load_params, param_values
 from imdb_rnn.tracking import store as tracking
 
 PARAMS = ("baseline", "evaluate.threshold", "mlflow.experiment_name")
-BASELINE_TAG = "baseline"  # the `role` tag that tells the baseline's run apart in the MLflow UI
 
 
 def baseline(params: Params, split_dir: Path, metrics_path: Path, predictions_path: Path) -> None:
@@ -28,34 +27,24 @@ def baseline(params: Params, split_dir: Path, metrics_path: Path, predictions_pa
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
 
     # The run spans the fit and the scoring, so its duration is the baseline's cost.
-    with (
-        tracking.store_errors(),
-        tracking.mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=RUN_NAMES[params.baseline.kind],
-            tags={**tracking.run_tags("baseline"), "role": BASELINE_TAG},
-        ) as active,
-    ):
-        tracking.mlflow.log_params(param_values(params, PARAMS))
+    run_name, values = RUN_NAMES[params.baseline.kind], param_values(params, PARAMS)
+    with tracking.stage_run(experiment_id, "baseline", run_name, values) as active:  # tagged role=baseline
         start = time.perf_counter()
         model = build_classifier(**params.baseline.model_dump()).fit(frames["train"]["text"], frames["train"]["label"])
         seconds = time.perf_counter() - start
         probabilities = {split: model.predict_proba(frames[split]["text"])[:, 1] for split in SCORED_SPLITS}
-        report: dict[str, object] = {
-            split: scores(frames[split]["label"], probabilities[split], params.evaluate.threshold)
-            for split in SCORED_SPLITS
-        }
+        threshold = params.evaluate.threshold
+        report = {split: scores(frames[split]["label"], probabilities[split], threshold) for split in SCORED_SPLITS}
         report["fit_seconds"] = round(seconds, 3)
         tracking.mlflow.log_metrics(metric_values(report) | {"fit_seconds": seconds})
         report["mlflow_run_id"] = active.info.run_id
         # Each test review's predicted label, in the test split's order, as evaluate's confusion.csv
         # holds the model's: the compare stage pairs them.
-        predicted = (probabilities["test"] >= params.evaluate.threshold).astype(int)
+        predicted = (probabilities["test"] >= threshold).astype(int)
         with staged_outputs(metrics_path, predictions_path) as (metrics_tmp, predictions_tmp):
             metrics_tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-            pd.DataFrame({"actual": frames["test"]["label"], "predicted": predicted}).to_csv(
-                predictions_tmp, index=False
-            )
+            pairs = pd.DataFrame({"actual": frames["test"]["label"], "predicted": predicted})
+            pairs.to_csv(predictions_tmp, index=False)
 
 
 def main() -> None:

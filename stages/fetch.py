@@ -1,9 +1,6 @@
 """fetch: the Large Movie Review Dataset archive -> data/raw/reviews.parquet (the 50,000 labeled
-reviews) and data/raw/unlabeled.parquet (the 50,000 unlabeled ones, train/unsup in the archive).
-
-Reads IMDB_ARCHIVE if set, else downloads `fetch.url` once into IMDB_CACHE and checks `fetch.sha256`
-(imdb_rnn.data.archive).
-"""
+reviews) and data/raw/unlabeled.parquet (the 50,000 unlabeled ones, train/unsup in the archive):
+IMDB_ARCHIVE if set, else `fetch.url` downloaded once into IMDB_CACHE (imdb_rnn.data.archive)."""
 
 from __future__ import annotations
 

@@ -22,9 +22,7 @@ VOCABULARY_FILE = "vocab.json"
 def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
     frames = {name: read_split(split_dir, name, ["text", "label"]) for name in SPLITS}
     frames[SHORT_SPLIT] = short_reviews(frames["test"])
-    vocabulary = Vocabulary.fit(
-        frames["train"]["text"], params.max_features, params.max_len, params.padding, params.truncating, params.ngrams
-    )
+    vocabulary = Vocabulary.fit(frames["train"]["text"], **params.model_dump())
     # All or nothing: a full disk halfway leaves the previous padded splits and vocabulary, together.
     outputs = [out_dir / f"{name}.npz" for name in frames] + [out_dir / VOCABULARY_FILE]
     with staged_outputs(*outputs) as staged:

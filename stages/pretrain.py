@@ -1,11 +1,7 @@
 """pretrain: the train split's and the unlabeled reviews' text -> data/pretrained/ (what train.init uses).
 
-method: region trains a forward and a backward GRU over an embedding to predict each position's
-neighbouring words (imdb_rnn.models.pretraining) on the train split's token ids and the unlabeled reviews'
-(data/unlabeled, the reviews also in the labeled set left out; imdb_rnn.data.corpus): never a
-validation or test review.
-method: none does nothing, in a second, and writes empty outputs.
-"""
+method: region (imdb_rnn.models.pretraining) reads the train split's and the unlabeled reviews' token ids
+(data/unlabeled: those also labeled left out), never a validation or test review; none writes empty outputs."""
 
 from __future__ import annotations
 
@@ -22,7 +18,8 @@ PARAMS = ("pretrain", "mlflow.experiment_name")  # dvc.yaml's params of this sta
 
 
 def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabulary_path: Path, out_dir: Path) -> None:
-    from imdb_rnn.data import corpus as pretraining_corpus
+    from imdb_rnn.data.corpus import chunk_batches, token_ids
+    from imdb_rnn.data.splits import save_npz
     from imdb_rnn.data.text import Vocabulary
     from imdb_rnn.models import pretraining
     from imdb_rnn.runtime.devices import use_backend
@@ -34,40 +31,19 @@ def pretrain_stage(params: Params, train_npz: Path, unlabeled_dir: Path, vocabul
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the work
     use_backend("jax", settings.seed)
     start = time.perf_counter()
-    x = pretraining_corpus.token_ids(train_npz, unlabeled_dir, settings.limit)
-    corpus = pretraining_corpus.build_corpus(x, vocabulary, settings.targets)
-    print(
-        f"pretrain: {len(x):,} reviews, {corpus.terms:,} terms, corpus built in {time.perf_counter() - start:.0f} s",
-        flush=True,
-    )
+    x = token_ids(train_npz, unlabeled_dir, settings.limit)
+    data = chunk_batches(x, vocabulary, settings)
+    built = time.perf_counter() - start
+    print(f"pretrain: {len(x):,} reviews, {data.terms:,} terms, corpus built in {built:.0f} s", flush=True)
     run_name = f"pretrain-{settings.method}"
     with tracking.stage_run(experiment_id, "pretrain", run_name, param_values(params, PARAMS)) as active:
         tracking.mlflow.set_tags(lineage.data_md5_tags())
-        tracking.mlflow.log_metrics({"reviews": len(x), "terms": corpus.terms, "vocabulary": len(vocabulary)})
-
-        def on_epoch(row: dict) -> None:
-            tracking.mlflow.log_metrics(
-                {name: row[name] for name in ("loss", "tokens_per_second", "seconds", "tokens")}, step=row["epoch"]
-            )
-            print(
-                f"pretrain: epoch {row['epoch']}: loss {row['loss']:.4f}, {row['tokens_per_second']:,.0f} tokens/s, "
-                f"{row['seconds'] / 60:.1f} min",
-                flush=True,
-            )
-
-        def on_progress(step: int, loss: float, speed: float) -> None:
-            print(f"pretrain: step {step}: loss {loss:.4f}, {speed:,.0f} tokens/s", flush=True)
-
-        weights, table = pretraining.pretrain(corpus, len(vocabulary), settings, on_epoch, on_progress)
+        tracking.mlflow.log_metrics({"reviews": len(x), "terms": data.terms, "vocabulary": len(vocabulary)})
+        weights, table = pretraining.pretrain(data, len(vocabulary), settings, tracking.mlflow.log_metrics)
         minutes = (time.perf_counter() - start) / 60
-        tracking.mlflow.log_metrics(
-            {
-                "minutes": minutes,
-                "final_loss": table[-1]["loss"],
-                "tokens_per_second": sum(row["tokens"] for row in table) / sum(row["seconds"] for row in table),
-            }
-        )
-        pretraining.save_weights(out_dir / pretraining.WEIGHTS_FILE, weights)
+        speed = sum(row["tokens"] for row in table) / sum(row["seconds"] for row in table)
+        tracking.mlflow.log_metrics({"minutes": minutes, "final_loss": table[-1]["loss"], "tokens_per_second": speed})
+        save_npz(out_dir / pretraining.WEIGHTS_FILE, **weights)
         tracking.write_run_reference(out_dir / pretraining.RUN_FILE, active)
     print(f"pretrain: {settings.epochs} epoch(s) in {minutes:.1f} min")
 
@@ -82,9 +58,10 @@ def main() -> None:
     params = load_params(keys=PARAMS)
     if params.pretrain.method == "none":
         # DVC runs every stage; with nothing asked of it this one writes empty outputs, imports nothing heavy.
-        from imdb_rnn.models.pretraining import RUN_FILE, WEIGHTS_FILE, save_weights
+        from imdb_rnn.data.splits import save_npz
+        from imdb_rnn.models.pretraining import RUN_FILE, WEIGHTS_FILE
 
-        save_weights(args.out_dir / WEIGHTS_FILE, {})
+        save_npz(args.out_dir / WEIGHTS_FILE)
         write_text_atomic(args.out_dir / RUN_FILE, json.dumps({"run_id": None}) + "\n")
         print("pretrain: nothing to learn (pretrain.method: none), empty outputs written")
         return

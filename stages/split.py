@@ -1,8 +1,8 @@
 """split: the official training reviews -> stratified, seeded train/validation; test stays test.
 
 `split.group_by: movie` (the default) keeps each movie's reviews on one side, as the official test
-reviews are of other movies than the training ones: a validation split of the training movies'
-reviews would reward knowing the movie (split_by_movie says how the sizes stay exact). `none`: a random cut."""
+reviews are of other movies: a validation split of the training movies would reward knowing the movie.
+`none`: a random cut."""
 
 from __future__ import annotations
 
@@ -26,14 +26,10 @@ def split_by_movie(
     reviews: pd.DataFrame, train_size: int, val_size: int, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, val) of exactly `train_size` and `val_size` reviews, no movie on both sides, each side
-    with the label shares of `reviews` (stratified), seeded. Whole movies in a seeded order, each
-    taken if it fits both label counts the side still wants (first fit, validation first): the
-    order's first movies fill most of a side, small ones further down fill the last places (on the
-    official reviews, 20,000 + 5,000, exactly for each of 300 seeds tried). A gap left is closed by
-    one swap, a taken movie out and a free one with exactly the gap more in (every gap left by 200
-    seeds on the first 1,000 reviews of each folder); failing that, the first free movie with enough
-    reviews of each label gives just the missing ones and the rest of it goes to neither side.
-    Refused if none can."""
+    stratified, seeded. Whole movies in a seeded order, each taken if it fits both label counts the
+    side still wants (validation first); a gap left is closed by one swap (a taken movie out, a free
+    one with exactly the gap more in), failing that by part of one free movie (its rest goes to neither
+    side). Exact on the official reviews for each of 300 seeds tried; refused if no movie can close it."""
     # One row per movie (sorted by id, so the seed alone fixes the order): its negatives, its positives.
     counts = reviews.groupby(["movie", "label"]).size().unstack(fill_value=0).reindex(columns=[0, 1], fill_value=0)
     table, movies = counts.to_numpy(), reviews["movie"].to_numpy()
@@ -87,12 +83,9 @@ def split(params: SplitParams, raw: Path, out_dir: Path) -> None:
             f"{raw}: only {len(official_train):,} training reviews for split.train_size + split.val_size"
         )
     if params.group_by == "none":
+        sizes = {"train_size": params.train_size, "test_size": params.val_size}
         train, val = train_test_split(
-            official_train,
-            train_size=params.train_size,
-            test_size=params.val_size,
-            stratify=official_train["label"],
-            random_state=params.seed,
+            official_train, **sizes, stratify=official_train["label"], random_state=params.seed
         )
     elif missing := official_train["movie"].isna().sum():
         raise PipelineError(

@@ -1,10 +1,8 @@
 """unlabeled: learn from the 50,000 unlabeled reviews -> data/unlabeled/ (what train can use).
 
-teacher: nbsvm fits NBSVM on the train split (its text and labels, never validation or test) and
-labels every unlabeled review with its probability of being positive; train can then also learn
-from those reviews (train.unlabeled_weight), so the recurrent model learns from 70,000 reviews
-instead of 20,000 (self-training / distillation). teacher: none does nothing, in a second.
-"""
+teacher: nbsvm fits NBSVM on the train split (never validation or test) and labels every unlabeled
+review with its P(positive), for train to learn from too (train.unlabeled_weight: self-training /
+distillation, 70,000 reviews instead of 20,000). teacher: none does nothing, in a second."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_rnn.runtime.errors import run
-from imdb_rnn.runtime.outputs import atomic_path, write_text_atomic
+from imdb_rnn.runtime.outputs import write_text_atomic
 from imdb_rnn.runtime.params import Params, load_params, param_values
 
 PARAMS = ("unlabeled", "mlflow.experiment_name")  # dvc.yaml's params of this stage (a test compares)
@@ -24,28 +22,20 @@ LABELED_FILE = "labeled_by_teacher.npz"  # x: the unlabeled reviews' token ids, 
 RUN_FILE = "run.json"  # the stage's MLflow run, for train's lineage tags
 
 
-def save_labeled(path: Path, x: np.ndarray, probability: np.ndarray) -> None:
-    with atomic_path(path) as tmp, tmp.open("wb") as stream:  # a file object: np.savez would append .npz
-        np.savez(stream, x=x, p=probability.astype("float32"))
-
-
 def label_with_teacher(
     params: Params, train_split: Path, unlabeled_reviews: Path, vocabulary_path: Path, out_dir: Path
 ) -> None:
-    import pandas as pd
-
-    from imdb_rnn.data.splits import read_split
+    from imdb_rnn.data.splits import read_split, save_npz
     from imdb_rnn.data.text import Vocabulary, texts_to_padded
     from imdb_rnn.models.baselines import build_classifier
     from imdb_rnn.tracking import store as tracking
 
     teacher = params.unlabeled
     train = read_split(train_split.parent, train_split.stem, ["text", "label"])
-    unlabeled = pd.read_parquet(unlabeled_reviews, columns=["text", "in_labeled"])
+    unlabeled = read_split(unlabeled_reviews.parent, unlabeled_reviews.stem, ["text", "in_labeled"])
     left_out = int(unlabeled["in_labeled"].sum())
-    unlabeled = unlabeled.loc[~unlabeled["in_labeled"], "text"]  # never a validation or test review's text
-    if teacher.limit:
-        unlabeled = unlabeled.iloc[: teacher.limit]
+    # Never a validation or test review's text; the first unlabeled.limit reviews if set.
+    unlabeled = unlabeled.loc[~unlabeled["in_labeled"], "text"].iloc[: teacher.limit or None]
     vocabulary = Vocabulary.load(vocabulary_path)
     experiment_id = tracking.use_experiment(params.mlflow.experiment_name)  # fail fast, before the fit
     run_name = f"unlabeled-{teacher.teacher}"
@@ -56,16 +46,11 @@ def label_with_teacher(
         ).fit(train["text"], train["label"])
         fit_seconds = time.perf_counter() - start
         probability = model.predict_proba(unlabeled)[:, 1]
-        tracking.mlflow.log_metrics(
-            {
-                "fit_seconds": fit_seconds,
-                "reviews": len(unlabeled),
-                "left_out_as_labeled": left_out,
-                "positive_share": float((probability >= 0.5).mean()),
-                "confident_share": float(((probability >= 0.9) | (probability <= 0.1)).mean()),
-            }
-        )
-        save_labeled(out_dir / LABELED_FILE, texts_to_padded(unlabeled, vocabulary), probability)
+        confident = float(((probability >= 0.9) | (probability <= 0.1)).mean())
+        shares = {"positive_share": float((probability >= 0.5).mean()), "confident_share": confident}
+        counts = {"reviews": len(unlabeled), "left_out_as_labeled": left_out}
+        tracking.mlflow.log_metrics({"fit_seconds": fit_seconds, **counts, **shares})
+        save_npz(out_dir / LABELED_FILE, x=texts_to_padded(unlabeled, vocabulary), p=probability.astype("float32"))
         tracking.write_run_reference(out_dir / RUN_FILE, active)
     print(
         f"unlabeled: {len(unlabeled):,} reviews labeled by NBSVM "
@@ -83,7 +68,9 @@ def main() -> None:
     params = load_params(keys=PARAMS)
     if params.unlabeled.teacher == "none":
         # DVC runs every stage; with nothing asked of it this one writes empty outputs, imports nothing heavy.
-        save_labeled(args.out_dir / LABELED_FILE, np.zeros((0, 0), dtype="int32"), np.zeros(0))
+        from imdb_rnn.data.splits import save_npz
+
+        save_npz(args.out_dir / LABELED_FILE, x=np.zeros((0, 0), "int32"), p=np.zeros(0, "float32"))
         write_text_atomic(args.out_dir / RUN_FILE, json.dumps({"run_id": None}) + "\n")
         print("unlabeled: nothing to learn (unlabeled.teacher: none), empty outputs written")
         return

@@ -25,17 +25,13 @@ from imdb_rnn.runtime.params import FetchParams
 
 ARCHIVE_ENV = "IMDB_ARCHIVE"
 CACHE_ENV = "IMDB_CACHE"  # default ~/.cache/imdb-rnn
-REVIEWS_PER_FOLDER = 12_500
 UNLABELED_PER_LABELED_FOLDER = 4  # 50,000 in train/unsup for 12,500 in each labeled folder
-FOLDERS = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
 REVIEW_NAME = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
-UNLABELED_NAME = re.compile(r"^aclImdb/train/unsup/(\d+)_0\.txt$")  # rated 0: no rating, no label
+UNLABELED_NAME = re.compile(r"^aclImdb/(train)/(unsup)/(\d+)_(0)\.txt$")  # rated 0: no rating, no label
 # Each labeled folder's movies: line i is the IMDb page of the movie of the review with id i.
 URLS_NAME = re.compile(r"^aclImdb/(train|test)/urls_(pos|neg)\.txt$")
 MOVIE = re.compile(r"/title/(tt\d+)/")
-_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
-DOWNLOAD_ATTEMPTS = 5
+LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 CHUNK_BYTES = 1 << 20
 # The longest official review is under 14 kB; a member larger than this is not a review, and
 # reading it whole could exhaust memory (a gzip bomb: 1.7 MB of archive held a 1 GiB review).
@@ -46,33 +42,25 @@ RATINGS = {"neg": range(1, 5), "pos": range(7, 11), "unsup": range(0, 1)}  # unl
 MAX_REVIEW_ID = 2**63 - 1  # review_id is an int64 column
 
 
+class Reviews(NamedTuple):
+    labeled: pd.DataFrame  # split, label, review_id, rating, text, movie (None without the urls files)
+    unlabeled: pd.DataFrame  # review_id, text, in_labeled (the same text is a labeled review too)
+
+
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def _session() -> requests.Session:
+def download(url: str, target: Path, attempts: int = 5, timeout: tuple[float, float] = (10, 60)) -> None:
+    """Download `url` to `target`, resuming with a Range request when the connection drops. Every wait
+    is bounded: `timeout` (connect, read) per network operation, a few retries, `attempts` resumes; on
+    final failure `target` is removed and the error says why."""
     # urllib3 retries refused connections and 5xx answers; resuming a cut transfer is ours.
     retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504), allowed_methods=["GET"])
     session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
-    session.mount("https://", requests.adapters.HTTPAdapter(max_retries=retry))
-    return session
-
-
-def download(
-    url: str,
-    target: Path,
-    attempts: int = DOWNLOAD_ATTEMPTS,
-    timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
-) -> None:
-    """Download `url` to `target`, resuming with a Range request when the connection drops.
-    Every wait is bounded: `timeout` (connect, read) seconds per network operation, a few
-    retries, `attempts` resumes. On final failure `target` is removed and the error says why."""
-    session = _session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, requests.adapters.HTTPAdapter(max_retries=retry))
     last_error = "no attempt made"
     try:
         for _ in range(attempts):
@@ -84,16 +72,14 @@ def download(
                         return
                     response.raise_for_status()
                     resumed = response.status_code == 206
-                    if not resumed:
-                        have = 0
+                    have = have if resumed else 0
                     total = int(response.headers.get("Content-Length", 0)) + have or None
                     with (
                         target.open("ab" if resumed else "wb") as out,
                         tqdm(total=total, initial=have, unit="B", unit_scale=True, desc="fetch", disable=None) as bar,
                     ):
                         for chunk in response.iter_content(CHUNK_BYTES):
-                            out.write(chunk)
-                            bar.update(len(chunk))
+                            bar.update(out.write(chunk))
                     if total is None or target.stat().st_size >= total:
                         return
                     last_error = f"connection closed after {target.stat().st_size:,} of {total:,} bytes"
@@ -119,39 +105,34 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise PipelineError(f"{archive}: member {member.name!r} is not a regular file")
 
 
-class Reviews(NamedTuple):
-    labeled: pd.DataFrame  # split, label, review_id, rating, text, movie (None without the urls files)
-    unlabeled: pd.DataFrame  # review_id, text, in_labeled (the same text is a labeled review too)
-
-
-def _check_review(
-    member: tarfile.TarInfo, archive: Path, sentiment: str, review_id: str, rating: str
-) -> tuple[int, int]:
-    """(id, rating) of a review file, checked against the official layout before it is read."""
+def _read_review(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path, sentiment: str, review_id, rating):
+    """(id, rating, text) of a review file, checked against the official layout before it is read."""
+    where = f"{archive}: {member.name}"
     if member.size > MAX_REVIEW_BYTES:
-        raise PipelineError(
-            f"{archive}: {member.name}: {member.size:,} bytes, more than the {MAX_REVIEW_BYTES:,} a review may be"
-        )
+        raise PipelineError(f"{where}: {member.size:,} bytes, more than the {MAX_REVIEW_BYTES:,} a review may be")
     if len(review_id) > len(str(MAX_REVIEW_ID)) or int(review_id) > MAX_REVIEW_ID:
-        raise PipelineError(f"{archive}: {member.name}: review id {review_id} is out of range")
-    if int(rating) not in RATINGS[sentiment]:
-        expected = RATINGS[sentiment]
+        raise PipelineError(f"{where}: review id {review_id} is out of range")
+    if int(rating) not in (expected := RATINGS[sentiment]):
         raise PipelineError(
-            f"{archive}: {member.name}: rating {int(rating)} does not fit {sentiment} "
-            f"({expected.start} to {expected.stop - 1})"
+            f"{where}: rating {int(rating)} does not fit {sentiment} ({expected.start} to {expected.stop - 1})"
         )
-    return int(review_id), int(rating)
-
-
-def _text(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> str:
     raw = tar.extractfile(member).read(MAX_REVIEW_BYTES)  # bounded, whatever the header says
     try:
-        return raw.decode("utf-8")
+        return int(review_id), int(rating), raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PipelineError(f"{archive}: {member.name}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise PipelineError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
-def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews:
+def _movies(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> list[str]:
+    """The IMDb title id on each line of a urls_*.txt."""
+    lines = tar.extractfile(member).read(MAX_URLS_BYTES).decode("utf-8", errors="replace").split()
+    titles = [MOVIE.search(line) for line in lines]
+    if bad := next((number for number, title in enumerate(titles, 1) if title is None), None):
+        raise PipelineError(f"{archive}: {member.name}: line {bad} names no IMDb title (/title/tt...)")
+    return [title.group(1) for title in titles]
+
+
+def read_reviews(archive: Path, per_folder: int = 12_500) -> Reviews:
     """Every review in the archive, labeled and unlabeled, each in a fixed order; checks the content
     is the dataset (`per_folder` reviews in each labeled folder, four times as many unlabeled)."""
     rows, unlabeled, seen, movies = [], [], set(), {}
@@ -161,32 +142,28 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews
                 _check_member(member, archive)
                 if not member.isfile():
                     continue
-                if match := UNLABELED_NAME.match(member.name):
-                    review_id, _ = _check_review(member, archive, "unsup", match.group(1), "0")
-                    if ("train", "unsup", review_id) in seen:
-                        raise PipelineError(f"{archive}: {member.name}: review train/unsup {review_id} appears twice")
-                    seen.add(("train", "unsup", review_id))
-                    unlabeled.append((review_id, _text(tar, member, archive)))
-                    continue
                 if match := URLS_NAME.match(member.name):
                     movies[match.groups()] = _movies(tar, member, archive)
                     continue
-                match = REVIEW_NAME.match(member.name)
-                if not match:
+                if not (match := REVIEW_NAME.match(member.name) or UNLABELED_NAME.match(member.name)):
                     continue
                 split, sentiment, review_id, rating = match.groups()
-                review_id, rating = _check_review(member, archive, sentiment, review_id, rating)
+                review_id, rating, text = _read_review(tar, member, archive, sentiment, review_id, rating)
                 if (split, sentiment, review_id) in seen:  # a review counted twice would pass the count
                     raise PipelineError(
                         f"{archive}: {member.name}: review {split}/{sentiment} {review_id} appears twice"
                     )
                 seen.add((split, sentiment, review_id))
-                rows.append((split, int(sentiment == "pos"), review_id, rating, _text(tar, member, archive)))
+                if sentiment == "unsup":
+                    unlabeled.append((review_id, text))
+                else:
+                    rows.append((split, int(sentiment == "pos"), review_id, rating, text))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise PipelineError(f"{archive}: not a readable .tar.gz (truncated or corrupt?): {exc}") from None
 
     counts = Counter(f"{split}/{'pos' if label else 'neg'}" for split, label, *_ in rows)
-    wrong = [f"aclImdb/{folder} has {counts[folder]:,}" for folder in FOLDERS if counts[folder] != per_folder]
+    folders = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
+    wrong = [f"aclImdb/{folder} has {counts[folder]:,}" for folder in folders if counts[folder] != per_folder]
     if wrong:
         raise PipelineError(f"{archive}: expected {per_folder:,} reviews per folder, but " + "; ".join(wrong))
     if len(unlabeled) != UNLABELED_PER_LABELED_FOLDER * per_folder:
@@ -200,40 +177,25 @@ def read_reviews(archive: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Reviews
     unlabeled = pd.DataFrame(unlabeled, columns=["review_id", "text"])
     # A few hundred unlabeled reviews are labeled reviews too (validation and test ones among them);
     # flagged here, where both are at hand, so that no stage learns from a held-out review's text.
-    unlabeled["in_labeled"] = unlabeled["text"].map(_same_text).isin(set(labeled["text"].map(_same_text)))
+    # The unlabeled copy lost its <br /> tags: the texts compared without them.
+    same = [f["text"].str.replace(LINE_BREAK, "", regex=True).str.split().str.join(" ") for f in (unlabeled, labeled)]
+    unlabeled["in_labeled"] = same[0].isin(set(same[1]))
     return Reviews(
         labeled.sort_values(["split", "label", "review_id"], ignore_index=True),
         unlabeled.sort_values("review_id", ignore_index=True),
     )
 
 
-def _movies(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> list[str]:
-    """The IMDb title id on each line of a urls_*.txt."""
-    lines = tar.extractfile(member).read(MAX_URLS_BYTES).decode("utf-8", errors="replace").split()
-    titles = [MOVIE.search(line) for line in lines]
-    if bad := next((number for number, title in enumerate(titles, 1) if title is None), None):
-        raise PipelineError(f"{archive}: {member.name}: line {bad} names no IMDb title (/title/tt...)")
-    return [title.group(1) for title in titles]
-
-
 def _movie(movies: dict[tuple[str, str], list[str]], row: tuple, archive: Path) -> str | None:
-    """A review's movie; None when the archive has no urls file for its folder (split refuses that
-    when it groups by movie)."""
+    """A review's movie; None without a urls file for its folder (split refuses that when it groups by movie)."""
     split, label, review_id = row[:3]
-    folder = (split, "pos" if label else "neg")
-    if folder not in movies:
-        return None
-    if review_id >= len(movies[folder]):
+    titles = movies.get((split, "pos" if label else "neg"))
+    if titles is not None and review_id >= len(titles):
         raise PipelineError(
-            f"{archive}: aclImdb/{split}/urls_{folder[1]}.txt has {len(movies[folder]):,} lines, "
+            f"{archive}: aclImdb/{split}/urls_{'pos' if label else 'neg'}.txt has {len(titles):,} lines, "
             f"no movie for review {review_id}"
         )
-    return movies[folder][review_id]
-
-
-def _same_text(text: str) -> str:
-    """A review's text as both copies have it: the unlabeled copy lost its <br /> tags."""
-    return " ".join(_LINE_BREAK.sub("", text).split())
+    return None if titles is None else titles[review_id]
 
 
 def cache_dir() -> Path:
@@ -260,9 +222,8 @@ def locate_archive(params: FetchParams) -> Path:
     local = os.environ.get(ARCHIVE_ENV)
     if not local:
         return cached_archive(params)
-    archive = Path(local)
-    if archive.is_dir():
+    if Path(local).is_dir():
         raise PipelineError(f"{ARCHIVE_ENV}={local}: is a directory, not the .tar.gz archive")
-    if not archive.is_file():
+    if not Path(local).is_file():
         raise PipelineError(f"{ARCHIVE_ENV}={local}: no such file")
-    return archive
+    return Path(local)

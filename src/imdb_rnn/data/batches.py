@@ -61,24 +61,19 @@ def training_batches(
     class BucketedBatches(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__()
-            self.epoch = 0
-            self._plan()
-
-        def _plan(self) -> None:
-            rng = np.random.default_rng([seed, self.epoch]) if shuffle else None
-            self.batches = plan(x, batch_size, rng, bounds)
+            self.epoch = -1
+            self.on_epoch_end()
 
         def __len__(self) -> int:
             return len(self.batches)
 
         def __getitem__(self, index: int):
             rows, length = self.batches[index]
-            if weights is None:
-                return cut(x[rows], length, padding), y[rows]
-            return cut(x[rows], length, padding), y[rows], weights[rows]
+            batch = (cut(x[rows], length, padding), y[rows])
+            return batch if weights is None else (*batch, weights[rows])
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
-            self._plan()
+            self.batches = plan(x, batch_size, np.random.default_rng([seed, self.epoch]) if shuffle else None, bounds)
 
     return BucketedBatches()

@@ -9,17 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imdb_rnn.data.text import Vocabulary
+from imdb_rnn.data.text import Vocabulary, first_sentence
 from imdb_rnn.runtime.errors import PipelineError
+from imdb_rnn.runtime.outputs import atomic_path
 
 SPLITS = ("train", "val", "test")
 SHORT_SPLIT = "test_short"  # the first sentence of each test review, with its label
 
 
 def short_reviews(test: pd.DataFrame) -> pd.DataFrame:
-    """The test split cut to each review's first sentence (imdb_rnn.data.text.first_sentence)."""
-    from imdb_rnn.data.text import first_sentence
-
+    """The test split cut to each review's first sentence."""
     return test.assign(text=test["text"].map(first_sentence))
 
 
@@ -47,6 +46,11 @@ def load_padded(path: Path, labels: str = "y") -> tuple[np.ndarray, np.ndarray]:
             f"got x {x.dtype}{list(x.shape)} and {labels} {list(y.shape)}"
         )
     return x, y
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp, tmp.open("wb") as stream:  # a file object: np.savez would append .npz
+        np.savez(stream, **arrays)
 
 
 @dataclass(frozen=True)

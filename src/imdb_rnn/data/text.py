@@ -7,7 +7,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +21,6 @@ PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)  # the dataset's HTML line breaks
 _PUNCTUATION = re.compile(r"[^\w\s]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-SHORT_WORDS = 30  # a one-line comment, as users send them
 
 
 def tokenize(text: str) -> list[str]:
@@ -31,57 +29,42 @@ def tokenize(text: str) -> list[str]:
 
 
 def review_problem(text: str) -> str | None:
-    """Why a review is not labeled, or None: the one rule of imdb-predict and of the served model. An
-    empty review (only whitespace) is refused: its label would be the model's answer to nothing (the
-    seed model's: positive, p 0.91)."""
+    """Why a review is not labeled, or None: the one rule of imdb-predict and of the served model (an
+    empty review's label would be the model's answer to nothing)."""
     return None if text.strip() else "empty review"
 
 
-def first_sentence(text: str, max_words: int = SHORT_WORDS) -> str:
-    """The review's first sentence with a word in it (sentences end at . ! or ? before a space), cut
-    to `max_words` words: a short comment with the review's label, to score the model on short input."""
+def first_sentence(text: str, max_words: int = 30) -> str:
+    """The review's first sentence with a word in it ("... Great film." -> "Great film."; sentences end
+    at . ! or ? before a space), cut to `max_words` words: a one-line comment, as users send them."""
     sentences = _SENTENCE_END.split(_LINE_BREAK.sub(" ", text).strip())
-    sentence = next(
-        (sentence for sentence in sentences if tokenize(sentence)), text
-    )  # "... Great film." -> "Great film."
-    return " ".join(sentence.split()[:max_words])
+    return " ".join(next((sentence for sentence in sentences if tokenize(sentence)), text).split()[:max_words])
 
 
 def terms(tokens: list[str], ngrams: int) -> list[str]:
-    """The tokens, each followed (ngrams=2) by the bigram it ends, as "previous token": the
-    recurrent model then also reads word pairs ("not good") as units of their own.
-    Tokens never contain spaces, so the space cannot clash."""
+    """The tokens, each followed (ngrams=2) by the bigram it ends, "previous token" (tokens hold no
+    spaces): the recurrent model then also reads word pairs ("not good") as units of their own."""
     if ngrams == 1:
         return tokens
-    stream = tokens[:1]
-    for previous, token in itertools.pairwise(tokens):
-        stream += (token, f"{previous} {token}")
-    return stream
+    return tokens[:1] + [
+        term for previous, token in itertools.pairwise(tokens) for term in (token, f"{previous} {token}")
+    ]
 
 
-class _VocabularyFile(BaseModel):
-    """vocab.json as the pad stage writes it, checked like params.yaml (types, ranges, choices): a
-    hand-edited file fails in one line naming the key, not deep in padding or in the model."""
+class Vocabulary(BaseModel):
+    """Tokens by id (0 = padding, 1 = out of vocabulary) and how sequences are padded; vocab.json is
+    checked like params.yaml (Vocabulary.load): a hand-edited file fails in one line naming the key."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     tokens: list[str] = Field(min_length=2, description="padding and OOV first, then the vocabulary")
     max_len: int = Field(gt=0)
     padding: Literal["pre", "post"]
     truncating: Literal["pre", "post"]
-    ngrams: int = Field(1, ge=1, le=2)
-    max_features: int | None = Field(None, ge=2)
+    ngrams: int = Field(1, ge=1, le=2)  # 2: bigrams in the vocabulary too (files from before this field read as 1)
+    max_features: int | None = Field(None, ge=2)  # pad.max_features (the tokens may be fewer); None: an older file
 
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Tokens by id (0 = padding, 1 = out of vocabulary) and how sequences are padded."""
-
-    tokens: list[str]
-    max_len: int
-    padding: str
-    truncating: str
-    ngrams: int = 1  # 2: bigrams in the vocabulary too (files from before this field read as 1)
-    max_features: int | None = None  # pad.max_features (the tokens may be fewer); None: a file from before
+    def __init__(self, *args, **kwargs):  # positional too, in the fields' order
+        super().__init__(**dict(zip(type(self).model_fields, args, strict=False)), **kwargs)
 
     @classmethod
     def fit(
@@ -98,7 +81,7 @@ class Vocabulary:
         """Refuses in one line padded data made with other pad params than `pad` (params.yaml's, as
         train is given them): a model built for one vocabulary size, length and padding side fit on
         another's ids trained to 0.50 accuracy with exit 0 (ids past the embedding clamped on JAX)."""
-        made = asdict(self)
+        made = self.model_dump()
         differ = [
             f"pad.{key} {'(not recorded)' if made.get(key) is None else made[key]} (params.yaml: {value})"
             for key, value in pad.model_dump().items()
@@ -110,7 +93,7 @@ class Vocabulary:
             )
 
     def save(self, path: Path) -> None:
-        write_text_atomic(path, json.dumps(asdict(self), ensure_ascii=False))
+        write_text_atomic(path, json.dumps(self.model_dump(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path | str) -> Vocabulary:
@@ -121,12 +104,12 @@ class Vocabulary:
         if not isinstance(data, dict):
             raise PipelineError(f"{path}: not a vocabulary file: expected an object, got {type(data).__name__}")
         try:
-            checked = _VocabularyFile.model_validate(data)
+            checked = cls.model_validate(data)
         except ValidationError as exc:
             raise PipelineError(describe(exc, path)) from None
         if checked.tokens[:2] != [PAD_TOKEN, OOV_TOKEN]:
             raise PipelineError(f"{path}: tokens: expected {PAD_TOKEN!r} and {OOV_TOKEN!r} first (ids 0 and 1)")
-        return cls(**checked.model_dump())
+        return checked
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -149,11 +132,5 @@ def texts_to_padded(texts: Iterable[str], vocabulary: Vocabulary) -> np.ndarray:
         [ids.get(term, OOV_ID) for term in terms(tokenize(text), vocabulary.ngrams) if " " not in term or term in ids]
         for text in texts
     ]
-    return pad_sequences(
-        sequences,
-        maxlen=vocabulary.max_len,
-        dtype="int32",
-        padding=vocabulary.padding,
-        truncating=vocabulary.truncating,
-        value=PAD_ID,
-    )
+    sides = {"padding": vocabulary.padding, "truncating": vocabulary.truncating}
+    return pad_sequences(sequences, maxlen=vocabulary.max_len, dtype="int32", value=PAD_ID, **sides)

@@ -2,14 +2,10 @@
 methods for semi-supervised text classification"): each batch is learned twice, as it is and with
 every review's embedded words moved a little in the direction that raises its loss the most.
 
-The move is `train.adversarial` times the batch's mean word-vector length in all (L2 over the whole
-review), so the model cannot shrug it off by growing its embeddings; Miyato et al. fix the norm
-instead, on normalised embeddings, where their 5.0 is about 0.3 of one word vector. It costs a
-second forward and backward pass per batch. JAX only: Keras has no hook between the embedding
-and the layers after it, so the perturbation layer takes it from the training step (below).
-
-Only training sees the perturbation: `classifier()` gives back the plain Sequential (same layers,
-same weights), which is what is saved, evaluated and served."""
+The move is `train.adversarial` times the batch's mean word-vector length (L2 over the whole review),
+so the model cannot shrug it off by growing its embeddings. JAX only: Keras has no hook between the
+embedding and the next layer, so a layer takes the move from the training step. `classifier()` gives
+back the plain Sequential that is saved and served."""
 
 from __future__ import annotations
 
@@ -28,11 +24,11 @@ def perturbation_classes():
         """Identity, except inside the adversarial step (`delta` set, zeros in its clean pass): adds
         `delta` to the embedded reviews and measures their mean word-vector length (padding left out)."""
 
+        delta = word_length = None
+
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.supports_masking = True
-            self.delta = None
-            self.word_length = None
 
         def call(self, embedded, mask=None):
             if self.delta is None:  # prediction, validation: nothing to measure or add
@@ -47,32 +43,22 @@ def perturbation_classes():
 
         strength = 0.0
 
-        def compute_loss_and_updates(
-            self,
-            trainable_variables,
-            non_trainable_variables,
-            metrics_variables,
-            x,
-            y,
-            sample_weight,
-            training=False,
-            optimizer_variables=None,
-        ):
-            plain = super().compute_loss_and_updates
-            state = (trainable_variables, non_trainable_variables, metrics_variables, x, y, sample_weight)
+        def compute_loss_and_updates(self, *state, training=False, optimizer_variables=None):
+            # state: trainable, non-trainable and metrics variables, x, y, sample_weight
+            plain = functools.partial(super().compute_loss_and_updates, *state, optimizer_variables=optimizer_variables)
             if not training or not self.strength:
-                return plain(*state, training=training, optimizer_variables=optimizer_variables)
+                return plain(training=training)
             perturbation = next(layer for layer in self.layers if isinstance(layer, EmbeddingPerturbation))
 
             def loss_with(delta):
                 perturbation.delta = delta  # read while this step is traced; never left set
                 try:
-                    loss, aux = plain(*state, training=True, optimizer_variables=optimizer_variables)
+                    loss, aux = plain(training=True)
                 finally:
                     perturbation.delta = None
                 return loss, (loss, aux, perturbation.word_length)
 
-            zero = jnp.zeros((*tuple(x.shape), self.layers[0].output_dim), "float32")
+            zero = jnp.zeros((*tuple(state[3].shape), self.layers[0].output_dim), "float32")
             gradient, (loss, aux, word_length) = jax.grad(loss_with, has_aux=True)(zero)
             gradient = jax.lax.stop_gradient(gradient)
             norm = jnp.sqrt(jnp.sum(gradient * gradient, axis=(1, 2), keepdims=True)) + 1e-12

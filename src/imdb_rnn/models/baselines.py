@@ -18,8 +18,7 @@ RUN_NAMES = {"tfidf_logreg": "baseline-tfidf-logreg", "nbsvm": "baseline-nbsvm"}
 
 class NaiveBayesScaler(TransformerMixin, BaseEstimator):
     """Scales each feature by its naive-Bayes log-count ratio r = log((p/|p|) / (q/|q|)), p and q the
-    feature's counts (+ alpha) in positive and negative reviews: NBSVM's features. scikit-learn has
-    no such transformer; it is three lines of sparse arithmetic."""
+    feature's counts (+ alpha) in positive and negative reviews: NBSVM's features (not in scikit-learn)."""
 
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = alpha
@@ -55,14 +54,8 @@ def build_classifier(
     kind: str, ngram_max: int, min_df: int, max_features: int | None, C: float, max_iter: int, seed: int
 ):
     """A scikit-learn pipeline from review text to P(positive): `tfidf_logreg` or `nbsvm`."""
-    words = {
-        "tokenizer": tokenize,
-        "token_pattern": None,
-        "lowercase": False,  # tokenize lowercases
-        "ngram_range": (1, ngram_max),
-        "min_df": min_df,
-        "max_features": max_features,
-    }
+    kept = {"ngram_range": (1, ngram_max), "min_df": min_df, "max_features": max_features}
+    words = {"tokenizer": tokenize, "token_pattern": None, "lowercase": False, **kept}  # tokenize lowercases
     classifier = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     if kind == "nbsvm":
         return _Baseline(make_pipeline(CountVectorizer(binary=True, **words), NaiveBayesScaler(), classifier).steps)

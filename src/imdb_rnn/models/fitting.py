@@ -1,6 +1,5 @@
-"""Keras' fit for every `train` option: the classifier built where training runs, fed one way
-(`feed`), early stopping, a stop on a diverged loss; the plain classifier, its per-epoch table and
-the training summary (metrics/train.json)."""
+"""Keras' fit for every `train` option: the classifier built where training runs, early stopping, a stop
+on a diverged loss; the plain classifier, its per-epoch table and metrics/train.json's summary."""
 
 from __future__ import annotations
 
@@ -28,18 +27,12 @@ def feed(params: TrainParams, placement: Placement, data: TrainingData) -> tuple
     of any length; any other reads this process's share of the arrays (Placement.shard)."""
     if params.mask_padding and params.buckets > 0 and params.distribute == "none":
         cut = {"batch_size": params.batch_size, "padding": data.vocabulary.padding, "buckets": params.buckets}
-        return {
-            "x": batches.training_batches(data.x, data.y, **cut, seed=params.seed, shuffle=True, weights=data.weights),
-            "validation_data": batches.training_batches(data.x_val, data.y_val, **cut, seed=0, shuffle=False),
-        }, None
-    x, y, sample_weight = placement.shard(data.x, data.y, data.weights)
-    return {
-        "x": x,
-        "y": y,
-        "sample_weight": sample_weight,
-        "validation_data": placement.shard(data.x_val, data.y_val),
-        "batch_size": placement.batch_size(params.batch_size),
-    }, data.x.shape[1]
+        train = batches.training_batches(data.x, data.y, **cut, seed=params.seed, shuffle=True, weights=data.weights)
+        validation = batches.training_batches(data.x_val, data.y_val, **cut, seed=0, shuffle=False)
+        return {"x": train, "validation_data": validation}, None
+    arrays = dict(zip(("x", "y", "sample_weight"), placement.shard(data.x, data.y, data.weights), strict=True))
+    validation = {"validation_data": placement.shard(data.x_val, data.y_val)}
+    return arrays | validation | {"batch_size": placement.batch_size(params.batch_size)}, data.x.shape[1]
 
 
 @dataclass
@@ -74,9 +67,8 @@ class Fitted:
 def fit(
     params: TrainParams, placement: Placement, data: TrainingData, callbacks: list, pretrained_dir: Path | None = None
 ) -> Fitted:
-    """The classifier trained on this process's share of `data`; train.init pretrained or region:
-    it starts from the pretrain stage's weights in `pretrained_dir`. A loss that turned NaN or
-    infinite is refused in one line (PipelineError)."""
+    """The classifier trained on this process's share of `data`, from the pretrain stage's weights in
+    `pretrained_dir` if train.init says so. A loss turned NaN or infinite: one line (PipelineError)."""
     import keras
 
     arguments, max_len = feed(params, placement, data)
@@ -88,17 +80,11 @@ def fit(
     # A loss that turns NaN or infinite (a learning rate far too high) never recovers: stop.
     callbacks = [*callbacks, terminate_on_nan()]
     if params.early_stopping:
-        stopper = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=params.early_stopping, restore_best_weights=True
-        )
+        stopper = keras.callbacks.EarlyStopping(patience=params.early_stopping, restore_best_weights=True)  # val_loss
         callbacks.append(stopper)
+    verbose = 1 if sys.stdout.isatty() else 2  # a progress bar in a terminal, a line per epoch in logs
     with placement.peers_watched():
-        history = model.fit(
-            **arguments,
-            epochs=params.epochs,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar in a terminal, a line per epoch in logs
-        )
+        history = model.fit(**arguments, epochs=params.epochs, callbacks=callbacks, verbose=verbose)
     table = pd.DataFrame(history.history)
     table.insert(0, "epoch", range(1, len(table) + 1))
     diverged = table[~np.isfinite(table["loss"])]

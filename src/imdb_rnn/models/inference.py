@@ -16,9 +16,8 @@ from imdb_rnn.runtime.errors import PipelineError
 
 
 def load_keras_model(path: Path | str):
-    """The trained Keras model, in safe mode (a model file may not run its author's code), without
-    its optimizer (prediction needs none) and without drawing initial weights that the file's
-    weights replace at once (keras_patches.weights_start_at_zero)."""
+    """The trained Keras model, in safe mode (a model file may not run its author's code), without its
+    optimizer, without drawing initial weights the file's replace (keras_patches.weights_start_at_zero)."""
     import keras
 
     # Keras says "File not found" of any file it cannot open as a zip: say what is wrong.
@@ -36,8 +35,7 @@ def load_keras_model(path: Path | str):
 
 def masks_padding(model) -> bool:
     """Its first embedding masks padding (a functional model's layers[0] is its input layer)."""
-    first = next((layer for layer in model.layers if hasattr(layer, "mask_zero")), None)
-    return bool(getattr(first, "mask_zero", False))
+    return bool(next((layer.mask_zero for layer in model.layers if hasattr(layer, "mask_zero")), False))
 
 
 def reads_any_length(model) -> bool:
@@ -65,9 +63,8 @@ def check_token_ids(model, x: np.ndarray, source: str) -> None:
 
 
 def predict(model, x: np.ndarray, padding: str, batch_size: int, source: str = "input") -> np.ndarray:
-    """model.predict, in length buckets if the model masks padding (the same result, less padding
-    read), as float64 probabilities in the rows' order. Ids outside the model's vocabulary are
-    refused (check_token_ids), naming `source`."""
+    """model.predict as float64 probabilities, in length buckets if the model masks padding (the same
+    result, less padding read); ids outside its vocabulary refused (check_token_ids), naming `source`."""
     check_token_ids(model, x, source)
     if masks_padding(model):  # an all-padding review is all masked: the mean over no step is 0/0
         empty = batches.review_lengths(x) == 0

@@ -1,6 +1,5 @@
-"""Max pooling over a review's words only. Keras' GlobalMaxPooling1D ignores the mask: the zeros a
-masked recurrent layer outputs at padding steps then count, and a review's score depends on how much
-padding its batch had (bucketed batches, a lone prediction)."""
+"""Max pooling over a review's words only. Keras' GlobalMaxPooling1D ignores the mask: the zeros a masked
+recurrent layer outputs at padding steps count, and a score depends on its batch's padding."""
 
 from __future__ import annotations
 

@@ -8,34 +8,25 @@ import functools
 from imdb_rnn.models.pooling import masked_max_pooling_class
 from imdb_rnn.runtime.params import TrainParams
 
-RNN_LAYERS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
-POOLING_LAYERS = {"mean": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
-
 
 def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
-    """The encoder, then one stack for every classifier: (SpatialDropout1D) (word dropout) -> `layers`
-    recurrent layers (optionally bidirectional) -> the last output, or the mean/max over all outputs
-    (`pooling`) (-> Dropout) -> Dense(1, sigmoid). The encoder is an Embedding (train.init pretrained:
-    pretraining.load_into sets it and the recurrent layer), with train.init region beside the states
-    of a frozen Embedding -> Bidirectional GRU (Johnson & Zhang's region embeddings, set by load_into).
-    The defaults give the classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None:
-    reviews of any length (bucketed batches). `adversarial` > 0: trained with imdb_rnn.models.adversarial
-    (take the plain model out with adversarial.classifier)."""
+    """An Embedding (train.init region: beside the states of a frozen Embedding -> Bidirectional GRU,
+    set by pretraining.load_into), then one stack for every classifier (_stack). The defaults give the
+    classic Embedding(10000, 32) -> SimpleRNN(32) -> Dense(1). `max_len` None: reviews of any length
+    (bucketed batches). `adversarial` > 0: an adversarial.perturbation_classes Sequential."""
     import keras
     from keras import layers
 
     ids = keras.Input(shape=(max_len,), dtype="int32")
-    embedding = layers.Embedding(vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding)
+    embed = functools.partial(layers.Embedding, vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding)
+    embedding = embed()
     if params.init == "region":  # a functional model: two inputs to the stack, concatenated
         from imdb_rnn.models.pretraining import REGION_EMBEDDING, REGION_STATES
 
         own = embedding(ids)  # model.layers[1]
-        frozen = layers.Embedding(
-            vocabulary_size, params.embedding_dim, mask_zero=params.mask_padding, trainable=False, name=REGION_EMBEDDING
-        )(ids)
-        states = layers.Bidirectional(
-            layers.GRU(params.units, return_sequences=True), trainable=False, name=REGION_STATES
-        )(frozen)
+        frozen = embed(trainable=False, name=REGION_EMBEDDING)(ids)
+        gru = layers.GRU(params.units, return_sequences=True)
+        states = layers.Bidirectional(gru, trainable=False, name=REGION_STATES)(frozen)
         x = layers.Concatenate()([own, states])
         for layer in _stack(params):
             x = layer(x)
@@ -43,8 +34,7 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
     if params.adversarial:  # trained on perturbed embeddings too; saved as the plain Sequential
         from imdb_rnn.models.adversarial import perturbation_classes
 
-        _, AdversarialSequential = perturbation_classes()
-        model = AdversarialSequential(name=f"imdb_{params.cell}")
+        model = perturbation_classes()[1](name=f"imdb_{params.cell}")  # AdversarialSequential
         model.strength = params.adversarial
     else:
         model = keras.Sequential(name=f"imdb_{params.cell}")
@@ -54,7 +44,9 @@ def build_model(params: TrainParams, vocabulary_size: int, max_len: int | None):
 
 
 def _stack(params: TrainParams):
-    """The layers after the embedding, in order (the order they draw their initial weights' seeds in)."""
+    """(SpatialDropout1D) (word dropout) -> `layers` recurrent layers (optionally bidirectional) -> the
+    last output, or the mean/max over all outputs (`pooling`) (-> Dropout) -> Dense(1, sigmoid), in the
+    order they draw their initial weights' seeds in."""
     from keras import layers
 
     if params.embedding_dropout:
@@ -66,22 +58,17 @@ def _stack(params: TrainParams):
     if params.adversarial:
         from imdb_rnn.models.adversarial import perturbation_classes
 
-        EmbeddingPerturbation, _ = perturbation_classes()
-        yield EmbeddingPerturbation(name="embedding_perturbation")
-    rnn = getattr(layers, RNN_LAYERS[params.cell])
+        yield perturbation_classes()[0](name="embedding_perturbation")  # EmbeddingPerturbation
+    kind = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[params.cell]
+    rnn = functools.partial(kind, params.units, dropout=params.dropout, recurrent_dropout=params.recurrent_dropout)
     for index in range(params.layers):
-        cell = rnn(
-            params.units,
-            dropout=params.dropout,
-            recurrent_dropout=params.recurrent_dropout,
-            return_sequences=index < params.layers - 1 or params.pooling != "last",
-        )
+        cell = rnn(return_sequences=index < params.layers - 1 or params.pooling != "last")
         yield layers.Bidirectional(cell) if params.bidirectional else cell
     # Pooling over every step's output: the review's strongest cues, wherever they are.
     if params.pooling == "max" and params.mask_padding:  # Keras' own max would count the padding
         yield masked_max_pooling_class()()
     elif params.pooling != "last":
-        yield getattr(layers, POOLING_LAYERS[params.pooling])()
+        yield {"mean": layers.GlobalAveragePooling1D, "max": layers.GlobalMaxPooling1D}[params.pooling]()
     if params.output_dropout:
         yield layers.Dropout(params.output_dropout)
     yield layers.Dense(1, activation="sigmoid")
@@ -92,20 +79,17 @@ def compiled(model, params: TrainParams):
     import keras
 
     clipping = {"clipnorm": params.clipnorm} if params.clipnorm else {}  # keeps adam steady on long sequences
-    optimizer = keras.optimizers.get(
-        {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate, **clipping}}
-    )
-    model.compile(
-        optimizer=optimizer, loss="binary_crossentropy", weighted_metrics=[hard_label_accuracy()(name="accuracy")]
-    )
+    config = {"learning_rate": params.learning_rate, **clipping}
+    optimizer = keras.optimizers.get({"class_name": params.optimizer, "config": config})
+    accuracy = hard_label_accuracy()(name="accuracy")
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", weighted_metrics=[accuracy])
     return model
 
 
 @functools.cache
 def hard_label_accuracy():
-    """The class of the "accuracy" metric: against the hard label (target >= 0.5), compiled as a
-    weighted metric (weighted as the loss is). Keras' binary accuracy compares the prediction with the
-    target exactly: a teacher's probability (train.unlabeled_weight) always counted as wrong."""
+    """The "accuracy" metric's class: against the hard label (target >= 0.5), weighted as the loss. Keras'
+    binary accuracy counted a teacher's probability (train.unlabeled_weight) as a target always missed."""
     import keras
 
     @keras.saving.register_keras_serializable(package="imdb_rnn")
@@ -117,10 +101,9 @@ def hard_label_accuracy():
 
 
 def terminate_on_nan():
-    """keras.callbacks.TerminateOnNaN's check, made at the end of each epoch (a NaN batch makes the
-    epoch's mean loss NaN) instead of after every batch: a per-batch callback turns off Keras'
-    asynchronous dispatch, and on JAX Ctrl-C then took about 30 s instead of a few to stop training
-    on this loaded machine (tests/integration/test_faults.py). It costs at most one epoch of a diverged run."""
+    """keras.callbacks.TerminateOnNaN's check at each epoch's end (a NaN batch makes its mean loss NaN),
+    not after every batch: a per-batch callback turns off Keras' asynchronous dispatch, and on JAX
+    Ctrl-C then took about 30 s to stop training (tests/integration/test_faults.py)."""
     import keras
 
     class TerminateOnNaNPerEpoch(keras.callbacks.TerminateOnNaN):

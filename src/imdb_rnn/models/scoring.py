@@ -11,21 +11,15 @@ SCORED_SPLITS = ("val", "test", "test_short")  # test_short: imdb_rnn.data.split
 
 
 def scores(y_true: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, object]:
-    """accuracy, its 95 % interval, precision, recall, f1 at `threshold`; roc_auc and log loss of the
-    probabilities; rounded to 6 digits, as the metrics files hold them. The interval is Wilson's
-    score interval (scipy's binomtest): each review right or wrong, a binomial proportion; unlike
-    the plain normal one it stays inside [0, 1] and is right for small splits too."""
+    """accuracy with its 95 % interval (Wilson's: inside [0, 1], right for small splits too), precision,
+    recall, f1 at `threshold`; roc_auc and log loss; rounded to 6 digits, as the metrics files hold them."""
     predicted = (probability >= threshold).astype(int)
     right = int((predicted == np.asarray(y_true)).sum())
     interval = binomtest(right, len(predicted)).proportion_ci(confidence_level=0.95, method="wilson")
-    figures = {
-        "accuracy": skm.accuracy_score(y_true, predicted),
-        "precision": skm.precision_score(y_true, predicted, zero_division=0),
-        "recall": skm.recall_score(y_true, predicted, zero_division=0),
-        "f1": skm.f1_score(y_true, predicted, zero_division=0),
-        "roc_auc": skm.roc_auc_score(y_true, probability),
-        "loss": skm.log_loss(y_true, probability, labels=[0, 1]),
-    }
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, predicted, average="binary", zero_division=0)
+    figures = {"accuracy": skm.accuracy_score(y_true, predicted), "precision": precision, "recall": recall, "f1": f1}
+    loss = skm.log_loss(y_true, probability, labels=[0, 1])
+    figures |= {"roc_auc": skm.roc_auc_score(y_true, probability), "loss": loss}
     rounded: dict[str, object] = {name: round(float(value), 6) for name, value in figures.items()}
     rounded["accuracy_ci95"] = [round(float(interval.low), 6), round(float(interval.high), 6)]
     return rounded
@@ -45,11 +39,9 @@ def metric_values(report: dict[str, dict[str, object]], splits=SCORED_SPLITS) ->
 
 
 def paired_comparison(actual: np.ndarray, model: np.ndarray, baseline: np.ndarray) -> dict[str, object]:
-    """The model's and the baseline's predicted labels on the same reviews, compared review by review:
-    the model's accuracy minus the baseline's with its 95 % interval (Wald's for paired proportions:
-    only the reviews one gets right and the other wrong count; with thousands of those the normal
-    approximation is close) and McNemar's exact p-value (a binomial test on those reviews: were the
-    two equally good, each would favour either as often)."""
+    """The model's and the baseline's labels on the same reviews, review by review: the difference in
+    accuracy with its 95 % interval (Wald's for paired proportions: only the reviews one gets right and
+    the other wrong count) and McNemar's exact p-value (a binomial test on those reviews)."""
     model_right, baseline_right = np.asarray(model) == actual, np.asarray(baseline) == actual
     reviews = len(model_right)
     only_model, only_baseline = int((model_right & ~baseline_right).sum()), int((baseline_right & ~model_right).sum())
