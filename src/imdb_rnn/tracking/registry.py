@@ -79,7 +79,22 @@ def log_model(
 @contextlib.contextmanager
 def withdrawn_unless_finished(name: str) -> Iterator[list[str]]:
     """Versions of `name` registered in the block (it appends their numbers) deleted, and the alias settled
-    again, unless it finishes (an error, Ctrl-C, SIGTERM): a registered version is a finished evaluation."""
+    again, unless it finishes (an error, Ctrl-C, SIGTERM): a registered version is a finished evaluation.
+    What a killed one registered (SIGKILL: nothing unwound; its run ended KILLED since) is withdrawn first."""
+    client = tracking.mlflow.MlflowClient()
+    killed = tracking.mlflow.search_runs(
+        search_all_experiments=True, filter_string="attributes.status = 'KILLED'", output_format="list"
+    )
+    stale = [
+        found.version
+        for run in killed
+        for found in client.search_model_versions(f"run_id = '{run.info.run_id}'")
+        if found.name == name
+    ]
+    for version in stale:
+        client.delete_model_version(name, version)
+    if stale:
+        promotion.settle(client, name)
     versions: list[str] = []
     try:
         yield versions
@@ -108,7 +123,7 @@ def check_model_files(uri: str) -> None:
         location = client.get_model_version_download_uri(name, version)
     except tracking.MlflowException as exc:
         store = redact(tracking.tracking_uri())
-        raise PipelineError(f"{uri}: {tracking.first_line(exc)} (in the MLflow store {store})") from None
+        raise PipelineError(f"{uri}: {tracking.first_line(exc, limit=None)} (in the MLflow store {store})") from None
     folder = Path(tracking.local_file_uri_to_path(location))
     if location.startswith("file:") and not folder.is_dir():
         raise PipelineError(

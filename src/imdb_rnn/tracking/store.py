@@ -213,8 +213,8 @@ def _store_error(uri: str, exc: Exception) -> PipelineError:
     return PipelineError(f"MLflow store {redact(uri)} is not reachable: {type(exc).__name__}: {first_line(exc)}")
 
 
-def first_line(exc: BaseException) -> str:
-    return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
+def first_line(exc: BaseException, limit: int | None = 300) -> str:
+    return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit])
 
 
 def git(*args: str) -> str:

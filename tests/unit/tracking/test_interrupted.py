@@ -1,9 +1,10 @@
 """What an interrupted or killed stage leaves in a real MLflow store (SQLite, in a temp folder): a run
-of a killed process ends KILLED at the next stage; an evaluation that did not finish leaves no
-registered version and the champion where it was."""
+of a killed process ends KILLED at the next stage, and the version it registered is withdrawn; an
+evaluation that did not finish leaves no registered version and the champion where it was."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -27,12 +28,31 @@ def store(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(before)
 
 
-def test_a_run_whose_process_was_killed_ends_killed_at_the_next_stage(store, tmp_path):
-    killed = (
+def register(client, accuracy: float, registered: list[str]) -> str:
+    """A version of a run, scored and promoted as evaluate does."""
+    with tracking.mlflow.start_run() as run:
+        version = client.create_model_version(NAME, os.getcwd(), run_id=run.info.run_id).version
+    registered.append(version)
+    client.set_model_version_tag(NAME, version, promotion.METRIC, str(accuracy))
+    promotion.promote(NAME, version, "best_val")
+    return version
+
+
+def test_a_killed_process_run_ends_killed_and_its_version_is_withdrawn_at_the_next_stage(store, tmp_path):
+    tracking.use_experiment("e")
+    client = mlflow.MlflowClient()
+    client.create_registered_model(NAME)
+    with registry.withdrawn_unless_finished(NAME) as registered:
+        first = register(client, 0.8, registered)
+    killed = (  # an evaluation that registers and promotes a better version, then is SIGKILLed
         "import os, signal\n"
-        "from imdb_rnn.tracking import store as tracking\n"
+        "from imdb_rnn.tracking import promotion, store as tracking\n"
         "experiment = tracking.use_experiment('e')\n"
-        "run = tracking.mlflow.start_run(experiment_id=experiment, tags=tracking.run_tags('train'))\n"
+        "run = tracking.mlflow.start_run(experiment_id=experiment, tags=tracking.run_tags('evaluate'))\n"
+        "client = tracking.mlflow.MlflowClient()\n"
+        f"version = client.create_model_version('{NAME}', os.getcwd(), run_id=run.info.run_id).version\n"
+        f"client.set_model_version_tag('{NAME}', version, promotion.METRIC, '0.9')\n"
+        f"promotion.promote('{NAME}', version, 'best_val')\n"
         "print(run.info.run_id, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
@@ -41,10 +61,12 @@ def test_a_run_whose_process_was_killed_ends_killed_at_the_next_stage(store, tmp
     )
     assert result.returncode == -9, result.stderr
     run_id = result.stdout.decode().strip()
-    client = mlflow.MlflowClient(store)
-    assert client.get_run(run_id).info.status == "RUNNING"
+    assert client.get_run(run_id).info.status == "RUNNING" and promotion.holder(client, NAME) == int(first) + 1
     experiment = tracking.use_experiment("e")
     assert client.get_run(run_id).info.status == "KILLED"
+    with registry.withdrawn_unless_finished(NAME):  # the next evaluation
+        assert [version.version for version in client.search_model_versions(f"name = '{NAME}'")] == [first]
+        assert promotion.holder(client, NAME) == int(first)
     with tracking.mlflow.start_run(experiment_id=experiment, tags=tracking.run_tags("train")) as alive:
         tracking.use_experiment("e")  # a run whose process is alive is left alone
         assert client.get_run(alive.info.run_id).info.status == "RUNNING"
@@ -54,20 +76,11 @@ def test_an_evaluation_that_does_not_finish_leaves_no_version_and_the_champion_i
     tracking.use_experiment("e")
     client = mlflow.MlflowClient()
     client.create_registered_model(NAME)
-
-    def register(accuracy: float, registered: list[str]) -> str:
-        with tracking.mlflow.start_run() as run:
-            version = client.create_model_version(NAME, str(tmp_path), run_id=run.info.run_id).version
-        registered.append(version)
-        client.set_model_version_tag(NAME, version, promotion.METRIC, str(accuracy))
-        promotion.promote(NAME, version, "best_val")
-        return version
-
     with registry.withdrawn_unless_finished(NAME) as registered:
-        first = register(0.8, registered)
+        first = register(client, 0.8, registered)
     assert promotion.holder(client, NAME) == int(first)
     with pytest.raises(KeyboardInterrupt), registry.withdrawn_unless_finished(NAME) as registered:
-        second = register(0.9, registered)
+        second = register(client, 0.9, registered)
         assert promotion.holder(client, NAME) == int(second)  # promoted, then Ctrl-C before the outputs are in place
         raise KeyboardInterrupt
     assert [version.version for version in client.search_model_versions(f"name = '{NAME}'")] == [first]
