@@ -79,22 +79,7 @@ def log_model(
 @contextlib.contextmanager
 def withdrawn_unless_finished(name: str) -> Iterator[list[str]]:
     """Versions of `name` registered in the block (it appends their numbers) deleted, and the alias settled
-    again, unless it finishes (an error, Ctrl-C, SIGTERM): a registered version is a finished evaluation.
-    What a killed one registered (SIGKILL: nothing unwound; its run ended KILLED since) is withdrawn first."""
-    client = tracking.mlflow.MlflowClient()
-    killed = tracking.mlflow.search_runs(
-        search_all_experiments=True, filter_string="attributes.status = 'KILLED'", output_format="list"
-    )
-    stale = [
-        found.version
-        for run in killed
-        for found in client.search_model_versions(f"run_id = '{run.info.run_id}'")
-        if found.name == name
-    ]
-    for version in stale:
-        client.delete_model_version(name, version)
-    if stale:
-        promotion.settle(client, name)
+    again, unless it finishes (an error, Ctrl-C, SIGTERM): a registered version is a finished evaluation."""
     versions: list[str] = []
     try:
         yield versions

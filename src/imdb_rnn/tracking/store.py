@@ -102,7 +102,10 @@ def process_tag() -> dict[str, str]:
 
 def end_killed_runs(experiment_id: str) -> None:
     """Runs left RUNNING by a process of this host that is gone (SIGKILL, the out-of-memory killer:
-    nothing unwinds) end as KILLED: the next stage to open the experiment says so."""
+    nothing unwinds) end as KILLED, and a version one registered (evaluate killed after registering) is
+    withdrawn, the alias settled again: the next stage to open the experiment says so."""
+    from imdb_rnn.tracking import promotion  # it builds on this module
+
     client = mlflow.MlflowClient()
     host = socket.gethostname().replace("'", "")
     running = f"attributes.status = 'RUNNING' AND tags.{PROCESS_TAG} LIKE '{host}:%'"
@@ -110,6 +113,9 @@ def end_killed_runs(experiment_id: str) -> None:
         pid = found.data.tags[PROCESS_TAG].rpartition(":")[2]
         if pid.isdigit() and not process_alive(int(pid)):
             client.set_terminated(found.info.run_id, "KILLED")
+            for version in client.search_model_versions(f"run_id = '{found.info.run_id}'"):
+                client.delete_model_version(version.name, version.version)
+                promotion.settle(client, version.name)
 
 
 def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
