@@ -14,7 +14,7 @@ import requests
 
 from imdb_rnn.data.archive import ARCHIVE_ENV, cache_dir, cached_archive
 from imdb_rnn.runtime.errors import PipelineError
-from tests.helpers import DEFAULT_PARAMS, ROOT, SHARED_ARCHIVE
+from tests.helpers import DEFAULT_PARAMS, ROOT, SHARED_ARCHIVE, XLA_CACHE_ENV
 
 ARCHIVE = pytest.StashKey[Path]()
 PROBE_TIMEOUT_S = 10  # one connection attempt to fetch.url, before a download or the end of the session
@@ -50,15 +50,9 @@ def pytest_configure(config) -> None:
     """Only `tests/unit` selected needs no archive; anything else is checked before a worker starts."""
     if hasattr(config, "workerinput") or config.option.collectonly:
         return
-    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-        # One XLA compilation cache (JAX's own, on disk) for every process of the session, the
-        # workers' and the stages' they start: dozens of them compile the same tiny models (seconds each).
+    if XLA_CACHE_ENV not in os.environ:  # the commands' XLA cache (tests.helpers.command_env), for the session
         cache = tempfile.mkdtemp(prefix="imdb-rnn-tests-xla-")
-        os.environ.update(
-            JAX_COMPILATION_CACHE_DIR=cache,
-            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-        )
+        os.environ[XLA_CACHE_ENV] = cache  # the workers inherit it
         config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
     unit = ROOT / "tests" / "unit"
     here = config.invocation_params.dir

@@ -114,6 +114,9 @@ def _store_template() -> Path:
     return path
 
 
+XLA_CACHE_ENV = "IMDB_RNN_TESTS_XLA_CACHE"  # set by tests/conftest.py for the session
+
+
 def command_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -128,6 +131,15 @@ def command_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("KERAS_BACKEND", None)  # the pipeline picks its backend from params.yaml (test_units sets one in-process)
+    if env.get(XLA_CACHE_ENV):
+        # One XLA compilation cache (JAX's own, on disk) for every command of the session: dozens of stage
+        # processes compile the same tiny models (seconds each). Not in pytest's own processes: there
+        # each model compiles once, and writing each to the cache costs more than it saves.
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=env[XLA_CACHE_ENV],
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
     env.update(extra)
     return env
 

@@ -14,6 +14,7 @@ from tests.helpers import (
     SMALL_PER_FOLDER,
     TINY_PARAMS,
     edit_params,
+    empty_store,
     make_project,
     sh,
     subset_archive,
@@ -78,8 +79,8 @@ def clone(reproduced, tmp_path):
         dest = tmp_path / name
         shutil.copytree(reproduced, dest, symlinks=True)
         if not keep_mlflow:
-            (dest / "mlflow.db").unlink(missing_ok=True)
             shutil.rmtree(dest / "mlartifacts", ignore_errors=True)
+            empty_store(dest)
         if params:
             edit_params(dest / "params.yaml", params)
         return dest

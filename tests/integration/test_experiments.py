@@ -118,7 +118,8 @@ def failed_task_logs(project: Path, status: str) -> str:
 
 
 def test_queued_sweep_lands_every_experiment_in_the_project_store(clone):
-    project = clone()  # an empty store: the two experiments race to create it
+    project = clone()
+    (project / "mlflow.db").unlink()  # no store: the two experiments race to create it
     # A sweep of an option whose model differs in training only (imdb_rnn.models.adversarial):
     # each saved model evaluates.
     sh(["dvc", "exp", "run", "--queue", "-S", "train.adversarial=0.2,0.4"], project)

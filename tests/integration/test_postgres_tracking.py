@@ -101,6 +101,7 @@ def postgres_server(postgres, tmp_path_factory):
 
 def test_queued_sweep_lands_every_run_and_model_version_on_a_postgres_server(clone, postgres_server):
     project = clone()
+    (project / "mlflow.db").unlink()  # none: the runs go to the server
     uri = {"MLFLOW_TRACKING_URI": postgres_server.url}
     for units in (4, 6):  # two experiments, queued one by one as a team would, run at once
         sh(["dvc", "exp", "run", "--queue", "-S", f"train.units={units}"], project, **uri)
