@@ -38,12 +38,18 @@ def register(client, accuracy: float, registered: list[str]) -> str:
     return version
 
 
-def test_a_killed_process_run_ends_killed_and_its_version_is_withdrawn_at_the_next_stage(store, tmp_path):
+@pytest.fixture()
+def champion(store) -> tuple[mlflow.MlflowClient, str]:
+    """(client, version): a registered model whose first version, val.accuracy 0.8, holds the alias."""
     tracking.use_experiment("e")
     client = mlflow.MlflowClient()
     client.create_registered_model(NAME)
     with registry.withdrawn_unless_finished(NAME) as registered:
-        first = register(client, 0.8, registered)
+        return client, register(client, 0.8, registered)
+
+
+def test_a_killed_process_run_ends_killed_and_its_version_is_withdrawn_at_the_next_stage(store, champion, tmp_path):
+    client, first = champion
     killed = (  # an evaluation that registers and promotes a better version, then is SIGKILLed
         "import os, signal\n"
         "from imdb_rnn.tracking import promotion, store as tracking\n"
@@ -71,12 +77,8 @@ def test_a_killed_process_run_ends_killed_and_its_version_is_withdrawn_at_the_ne
         assert client.get_run(alive.info.run_id).info.status == "RUNNING"
 
 
-def test_an_evaluation_that_does_not_finish_leaves_no_version_and_the_champion_in_place(store, tmp_path):
-    tracking.use_experiment("e")
-    client = mlflow.MlflowClient()
-    client.create_registered_model(NAME)
-    with registry.withdrawn_unless_finished(NAME) as registered:
-        first = register(client, 0.8, registered)
+def test_an_evaluation_that_does_not_finish_leaves_no_version_and_the_champion_in_place(champion):
+    client, first = champion
     assert promotion.holder(client, NAME) == int(first)
     with pytest.raises(KeyboardInterrupt), registry.withdrawn_unless_finished(NAME) as registered:
         second = register(client, 0.9, registered)
