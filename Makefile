@@ -18,22 +18,25 @@ N ?= 2
 
 .PHONY: setup setup-test repro test test-fast lint format ui serve promote lock bench workers
 PIP := $(BIN)/python -m pip --disable-pip-version-check
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps
 QUIET := 2>&1 | { grep -vE "is ignored: it is neither|BetaConfiguration|\[tool.setuptools\]|warnings.warn" || true; }
 
 setup: $(VENV)/.installed-$(ACCEL)
 setup-test: $(VENV)/.installed-test
 
 # The pinned packages, then the project itself, editable and with no dependency resolution (--no-deps):
-# what runs is exactly the lock plus src/imdb_rnn.
+# what runs is exactly the lock plus src/imdb_rnn. uv (pinned in the lock, bootstrapped by pip) installs
+# them: ~7 s here where pip took ~95 s. uv reads UV_INDEX_URL, not pip.conf, for a private index.
 $(VENV)/.installed-$(ACCEL): $(LOCK) requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --no-deps -r $(LOCK) $(QUIET)
-	$(PIP) install --quiet --no-deps --no-build-isolation -e . $(QUIET)
+	$(PIP) install --quiet $$(grep '^uv==' requirements.lock) $(QUIET)
+	$(UV) -r $(LOCK)
+	$(UV) --no-build-isolation -e .
 	$(PIP) check >/dev/null
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-$(ACCEL) requirements-test.lock
-	$(PIP) install --quiet --no-deps -r requirements-test.lock $(QUIET)
+	$(UV) -r requirements-test.lock
 	$(PIP) check >/dev/null
 	touch $@
 
