@@ -48,7 +48,7 @@ repro: setup
 
 # On both cores (pytest-xdist): each file's tests stay in one worker, sharing its module fixtures.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: setup-test
 	$(PYTEST)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import requests
 
 from imdb_rnn.data.archive import ARCHIVE_ENV, cache_dir, cached_archive
 from imdb_rnn.runtime.errors import PipelineError
-from tests.helpers import DEFAULT_PARAMS, ROOT, SHARED_ARCHIVE, XLA_CACHE_ENV
+from tests.helpers import DEFAULT_PARAMS, ROOT, SHARED_ARCHIVE, SHARED_ENV, XLA_CACHE_ENV
 
 ARCHIVE = pytest.StashKey[Path]()
 PROBE_TIMEOUT_S = 10  # one connection attempt to fetch.url, before a download or the end of the session
@@ -54,8 +57,39 @@ def pytest_configure(config) -> None:
         cache = tempfile.mkdtemp(prefix="imdb-rnn-tests-xla-")
         os.environ[XLA_CACHE_ENV] = cache  # the workers inherit it
         config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
-    unit = ROOT / "tests" / "unit"
+    unit, integration = ROOT / "tests" / "unit", ROOT / "tests" / "integration"
     here = config.invocation_params.dir
     selected = [(here / str(arg).split("::")[0]).resolve() for arg in config.args]
     if any(path != unit and unit not in path.parents for path in selected):
         config.stash[ARCHIVE] = find_archive()
+        shared = tempfile.mkdtemp(prefix="imdb-rnn-tests-shared-")
+        os.environ[SHARED_ENV] = shared  # tests.helpers.built_once: one folder for the workers
+        config.add_cleanup(lambda: shutil.rmtree(shared, ignore_errors=True))
+        if any(path == integration or path in integration.parents for path in selected):
+            prebuild(config, config.stash[ARCHIVE], Path(shared))
+
+
+def prebuild(config, archive: Path, shared: Path) -> None:
+    """The integration tests' shared project (tests.helpers.reproduced_project, a minute of CPU) built
+    in the background from the start, while the unit tests run first (pytest_collection_modifyitems):
+    else the first integration tests wait for it, a core idle. A test asking for it waits on its lock;
+    if this build fails, that test builds it again and says why."""
+    build = "import sys, pathlib, tests.helpers as h; h.reproduced_project(pathlib.Path(sys.argv[1]))"
+    with (shared / "prebuild.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", build, str(archive)], cwd=ROOT, stdout=log, stderr=log, start_new_session=True
+        )
+
+    def stop() -> None:  # at the session's end, if still running (a session of a few tests)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    config.add_cleanup(stop)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The unit tests first (the prebuild runs meanwhile), then the integration modules marked slow,
+    then the others: the long ones start early and the short ones fill the end, on both workers
+    (`make test` keeps this order: --no-loadscope-reorder)."""
+    items.sort(key=lambda item: ("/integration/" in item.nodeid, item.get_closest_marker("slow") is None))

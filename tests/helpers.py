@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import requests
+from filelock import FileLock
 from ruamel.yaml import YAML
 
 from imdb_rnn.cli.preset import merge
@@ -187,6 +188,39 @@ def make_project(dest: Path, params: dict | None = None) -> Path:
     sh(["git", "add", "-A"], dest)
     sh(["git", "commit", "-qm", "project"], dest)
     return dest
+
+
+SHARED_ENV = "IMDB_RNN_TESTS_SHARED"  # the folder of what a session builds once (tests/conftest.py)
+
+
+def built_once(name: str, build) -> Path:
+    """What `build(path)` makes, made once for the whole session: by the first process to ask (a
+    pytest-xdist worker, or the prebuild that tests/conftest.py starts), the others waiting on a file
+    lock, then reading it."""
+    root = Path(os.environ[SHARED_ENV])
+    path, done = root / name, root / f"{name}.done"
+    with FileLock(root / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)  # what a failed build left
+            build(path)
+            done.touch()
+    return path
+
+
+def small_archive(full_archive: Path) -> Path:
+    """The session's small archive of real reviews (tests/integration/conftest.py: real_archive)."""
+    return built_once("aclImdb_small.tar.gz", lambda path: subset_archive(full_archive, path, SMALL_PER_FOLDER))
+
+
+def reproduced_project(full_archive: Path) -> Path:
+    """The session's project after one `dvc repro` with TINY_PARAMS on the small archive (`reproduced`)."""
+    archive = small_archive(full_archive)
+
+    def build(project: Path) -> None:
+        make_project(project, TINY_PARAMS)
+        sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(archive))
+
+    return built_once("reproduced", build)
 
 
 def review_members(per_folder: int) -> dict[str, bytes]:

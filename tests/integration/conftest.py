@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
 from tests.conftest import ARCHIVE, find_archive
-from tests.helpers import (
-    SMALL_PER_FOLDER,
-    TINY_PARAMS,
-    edit_params,
-    empty_store,
-    make_project,
-    sh,
-    subset_archive,
-)
+from tests.helpers import edit_params, empty_store, reproduced_project, small_archive
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
@@ -33,41 +23,19 @@ def full_archive(pytestconfig) -> Path:
     return pytestconfig.stash[ARCHIVE] if ARCHIVE in pytestconfig.stash else find_archive()
 
 
-def built_once(tmp_path_factory, name: str, build) -> Path:
-    """What `build(path)` makes, made once for the whole session: by the first pytest-xdist worker to
-    ask, the others waiting on a file lock and then reading it (each worker's session fixtures would
-    otherwise build their own, a minute each)."""
-    root = tmp_path_factory.getbasetemp()
-    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root  # shared by the workers
-    path, done = root / name, root / f"{name}.done"
-    with FileLock(root / f"{name}.lock"):
-        if not done.exists():
-            shutil.rmtree(path, ignore_errors=True)  # what a failed build left
-            build(path)
-            done.touch()
-    return path
-
-
 @pytest.fixture(scope="session")
-def real_archive(full_archive, tmp_path_factory) -> Path:
+def real_archive(full_archive) -> Path:
     """Real reviews in the official layout, few enough for a test's `dvc repro` to take seconds: the
     first SMALL_PER_FOLDER of each labeled folder (TINY_PARAMS' fetch.reviews_per_folder), 4x as many
     unlabeled, their movies' urls. Tests about the whole archive (counts, dedup) use `full_archive`."""
-    return built_once(
-        tmp_path_factory, "aclImdb_small.tar.gz", lambda path: subset_archive(full_archive, path, SMALL_PER_FOLDER)
-    )
+    return small_archive(full_archive)
 
 
 @pytest.fixture(scope="session")
-def reproduced(tmp_path_factory, real_archive) -> Path:
+def reproduced(full_archive) -> Path:
     """The project after one full `dvc repro` on the small archive of real reviews with TINY_PARAMS,
     shared by the whole session (and both workers): read it, or `clone` it to change anything."""
-
-    def build(project: Path) -> None:
-        make_project(project, TINY_PARAMS)
-        sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
-
-    return built_once(tmp_path_factory, "reproduced", build)
+    return reproduced_project(full_archive)
 
 
 @pytest.fixture()
