@@ -14,11 +14,14 @@ def test_default_backend_is_jax():
     assert DEFAULT_PARAMS.train.backend == "jax"
 
 
-def test_tensorflow_backend_trains_and_evaluates(clone, real_archive):
-    project = clone({"train": {"backend": "tensorflow"}})
-    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+def test_tensorflow_backend_trains_over_two_cpu_devices_and_evaluates(clone, real_archive):
+    # Mirrored over two CPU devices too (one TensorFlow training for both; JAX's: test_experiments).
+    project = clone({"train": {"backend": "tensorflow", "distribute": "mirrored"}})
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive), TRAIN_CPU_DEVICES="2")
     assert "Running stage 'train'" in result.stdout and "Running stage 'evaluate'" in result.stdout
     assert "Running stage 'pad'" not in result.stdout  # a backend change re-runs train and evaluate only
+    summary = json.loads((project / "metrics/train.json").read_text())
+    assert summary["replicas"] == 2 and summary["val_accuracy"] > 0.6
 
     report = json.loads((project / "metrics/eval.json").read_text())
     assert 0.6 < report["test"]["accuracy"] <= 1 and 0.6 < report["val"]["roc_auc"] <= 1

@@ -12,10 +12,13 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
 from mlflow import MlflowClient
 
 from tests import helpers
 from tests.helpers import edit_params, sh, stage_cmd
+
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
 
 EXPERIMENT = "imdb-sentiment"
 

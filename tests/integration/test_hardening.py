@@ -11,11 +11,14 @@ import urllib.parse
 from pathlib import Path
 
 import numpy as np
+import pytest
 import requests
 from mlflow import MlflowClient
 
 from tests.helpers import Server, full_disk, read_only, sh, stage_cmd
 from tests.integration.test_mlflow_server import MODEL_NAME, POSITIVE
+
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
 
 EXPERIMENT = "imdb-sentiment"
 

@@ -15,6 +15,8 @@ from mlflow import MlflowClient
 from tests import helpers
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, TINY_PARAMS, Server, edit_params, free_port, sh
 
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
+
 MODEL_NAME = "imdb-sentiment-rnn"
 POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
 NEGATIVE = "Awful. Boring, stupid and badly acted, a terrible waste of time: the worst movie I have ever seen."

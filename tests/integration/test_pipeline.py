@@ -14,6 +14,8 @@ from ruamel.yaml import YAML
 from imdb_rnn.runtime.params import load_params
 from tests.helpers import SMALL_PER_FOLDER, edit_params, make_project, sh, stage_cmd
 
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
+
 STAGES = ["fetch", "split", "pad", "train", "evaluate", "baseline", "compare"]
 
 

@@ -13,6 +13,8 @@ from dvc_render.html import PAGE_HTML
 
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, sh
 
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
+
 # The top-level training curves, then each stage's plot file (titled in dvc.yaml), each drawn once.
 PLOTS = ["Training curves", "metrics/history.csv", "metrics/confusion.csv", "metrics/roc.csv"]
 IMAGES = ["training_curves", "confusion_matrix", "roc_curve"]

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 
 from imdb_rnn.tracking import store as tracking
 from tests.helpers import Server, assert_alias_on_the_best, best_version, champion, free_port, sh
-from tests.integration.test_experiments import failed_task_logs, queue_finished
+from tests.integration.test_experiments import failed_task_logs, run_queue
 from tests.integration.test_mlflow_server import MODEL_NAME
 from tests.integration.test_promotion import promote_at_once
 
@@ -105,8 +105,7 @@ def test_queued_sweep_lands_every_run_and_model_version_on_a_postgres_server(clo
     uri = {"MLFLOW_TRACKING_URI": postgres_server.url}
     for units in (4, 6):  # two experiments, queued one by one as a team would, run at once
         sh(["dvc", "exp", "run", "--queue", "-S", f"train.units={units}"], project, **uri)
-    sh(["dvc", "queue", "start", "-j", "2"], project, **uri)  # the queue's workers inherit the server's URI
-    status = queue_finished(project, timeout=600)
+    status = run_queue(project, **uri)  # the queue's workers inherit the server's URI
     assert status.count("Success") == 2, failed_task_logs(project, status)
 
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], project).stdout)

@@ -11,6 +11,8 @@ import pytest
 
 from tests import helpers
 
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
+
 POSITIVE = "A wonderful, beautiful film. Brilliant acting, a great story, I loved it: one of the best movies ever."
 NEGATIVE = "Awful. Boring, stupid and badly acted, a terrible waste of time: the worst movie I have ever seen."
 REVIEWS = [POSITIVE, NEGATIVE, "It was <br /><br />fine, I suppose!", "Ünïcödé — ça va, 映画"]

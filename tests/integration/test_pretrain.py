@@ -14,6 +14,8 @@ from ruamel.yaml import YAML
 
 from tests.helpers import edit_params, sh, stage_cmd
 
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
+
 # Tiny: 150 train + 150 unlabeled reviews, GRU(8) over embedding(16), as TINY_PARAMS' classifier.
 PRETRAIN = {
     "unlabeled": {"teacher": "nbsvm", "ngram_max": 1, "limit": 400},

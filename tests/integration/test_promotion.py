@@ -19,6 +19,8 @@ from imdb_rnn.tracking import store as tracking
 from tests.helpers import BIN, ROOT, Server, best_version, champion, edit_params, sh
 from tests.integration.test_mlflow_server import NEGATIVE, POSITIVE
 
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
+
 NAME = "imdb-sentiment-rnn"
 
 

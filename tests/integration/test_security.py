@@ -18,6 +18,8 @@ from mlflow import MlflowClient
 from tests import helpers
 from tests.helpers import BIN, ROOT, sh, stage_cmd
 
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
+
 SECRETS = {
     "MLFLOW_TRACKING_USERNAME": "env-user-7f3a",
     "MLFLOW_TRACKING_PASSWORD": "env-password-91c2",

@@ -7,10 +7,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
 from tests.helpers import TINY_PARAMS, sh, stage_cmd
+
+pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
 
 TEACHER = {"unlabeled": {"teacher": "nbsvm", "ngram_max": 1, "limit": 400}, "train": {"unlabeled_weight": 0.5}}
 
