@@ -93,3 +93,13 @@ def pytest_collection_modifyitems(items) -> None:
     then the others: the long ones start early and the short ones fill the end, on both workers
     (`make test` keeps this order: --no-loadscope-reorder)."""
     items.sort(key=lambda item: ("/integration/" in item.nodeid, item.get_closest_marker("slow") is None))
+
+
+@pytest.fixture(autouse=True)
+def unset_mlflow_tracking_uri():
+    """Code under test points MLflow at a store in-process (tracking.use_experiment calls
+    mlflow.set_tracking_uri), and that outlives the test, overriding a later test's MLFLOW_TRACKING_URI:
+    unset after each test."""
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)

@@ -13,7 +13,8 @@ import pytest
 
 from imdb_rnn.runtime.errors import PipelineError
 from imdb_rnn.runtime.outputs import staged_outputs, write_text_atomic
-from tests.helpers import command_env, default_params_file, full_disk, read_only, sh
+from stages.pad import pad
+from tests.helpers import DEFAULT_PARAMS, command_env, default_params_file, full_disk, read_only, sh
 
 
 def contents(folder):
@@ -70,13 +71,12 @@ def test_the_pad_stage_on_an_unwritable_folder_fails_in_one_line_and_keeps_its_o
     """pad on a full data/padded gave three chained Errno 28 tracebacks, and replaced its files one by
     one (a full disk halfway left new and old ones together)."""
     out = tmp_path / "padded"
-    pad = [sys.executable, "-m", "stages.pad", str(split_dir), str(out)]
-    here = default_params_file(tmp_path).parent
-    sh(pad, here)
+    pad(DEFAULT_PARAMS.pad, split_dir, out)  # what an earlier run left (in-process: the second run is the test)
     before = contents(out)
     assert sorted(before) == ["test.npz", "test_short.npz", "train.npz", "val.npz", "vocab.json"]
     with (read_only if fault == "read-only" else full_disk)(out):
-        result = sh(pad, here, check=False)
+        command = [sys.executable, "-m", "stages.pad", str(split_dir), str(out)]
+        result = sh(command, default_params_file(tmp_path).parent, check=False)
         assert result.returncode == 1, result.stderr
         expected = (
             f"{out}: cannot write: Read-only file system"

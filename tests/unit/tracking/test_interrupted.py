@@ -23,9 +23,7 @@ def store(tmp_path, monkeypatch):
     uri = empty_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
-    before = mlflow.get_tracking_uri()
-    yield uri
-    mlflow.set_tracking_uri(before)
+    return uri
 
 
 def register(client, accuracy: float, registered: list[str]) -> str:
