@@ -32,6 +32,9 @@ def runs(project):
     )
 
 
+STOPPED_S = 45  # from a signal to the stage's exit under the suite's load; not stopping means 300 epochs more
+
+
 def wait_until_training(project, process: subprocess.Popen, timeout: float = 180) -> None:
     """Until a RUNNING MLflow run has logged its first epoch: training is under way. (Not sooner:
     Python handles a signal between bytecodes, so one that arrives while XLA compiles the model
@@ -92,7 +95,8 @@ def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clon
     signalled = time.monotonic()
     os.killpg(repro.pid, signal.SIGINT)
     _, stderr = repro.communicate(timeout=60)
-    assert time.monotonic() - signalled < 20, "did not stop promptly"
+    # Stopped, not 300 epochs on: 1.3-1.5 s alone here, 21 s once beside the other worker's load in CI.
+    assert time.monotonic() - signalled < STOPPED_S, "did not stop promptly"
     assert repro.returncode != 0 and "error: interrupted by SIGINT" in stderr and "Traceback" not in stderr, stderr
     _, after = runs(project)
     assert [run.info.status for run in after] == ["FINISHED", "FAILED"]
@@ -119,7 +123,7 @@ def test_interrupted_training_stops_promptly_fails_its_run_and_trains_again(clon
     signalled = time.monotonic()
     train.send_signal(signal.SIGTERM)
     _, stderr = train.communicate(timeout=60)
-    assert time.monotonic() - signalled < 20, "did not stop promptly"
+    assert time.monotonic() - signalled < STOPPED_S, "did not stop promptly"
     assert (
         train.returncode == 128 + signal.SIGTERM and stderr.strip().splitlines()[-1] == "error: interrupted by SIGTERM"
     ), stderr

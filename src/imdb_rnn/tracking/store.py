@@ -175,8 +175,7 @@ def resumed_run(run_id: str) -> Iterator[mlflow.ActiveRun]:
     """A finished run resumed to add to it, ending with the status it had whatever happens in the block
     (a later stage failing does not make the training run FAILED)."""
     status = mlflow.get_run(run_id).info.status
-    # The process it runs in now, tagged before it is RUNNING again: RUNNING under the tag of the exited
-    # process before it, another stage starting (a sweep's twin) took it for killed (end_killed_runs).
+    # Its process tagged before it is RUNNING again, not after: a sweep twin took it for killed (end_killed_runs).
     mlflow.MlflowClient().set_tag(run_id, PROCESS_TAG, process_tag()[PROCESS_TAG])
     active = mlflow.start_run(run_id=run_id)
     try:
