@@ -26,7 +26,7 @@ setup-test: $(VENV)/.installed-test
 
 # The pinned packages, then the project itself, editable and with no dependency resolution (--no-deps):
 # what runs is exactly the lock plus src/imdb_rnn. uv (pinned in the lock, bootstrapped by pip) installs
-# them, bytecode compiled as pip does: 26 s here where pip took 95 s. A private index: UV_INDEX_URL.
+# them, bytecode compiled as pip does: 26 s here where pip took 95 s (2026-12-07). Private index: UV_INDEX_URL.
 $(VENV)/.installed-$(ACCEL): $(LOCK) requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet $$(grep '^uv==' requirements.lock) $(QUIET)
