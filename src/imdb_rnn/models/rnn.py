@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 from imdb_rnn.models.pooling import masked_max_pooling_class
+from imdb_rnn.runtime.errors import raise_if_interrupted
 from imdb_rnn.runtime.params import TrainParams
 
 
@@ -110,6 +111,7 @@ def terminate_on_nan():
         on_batch_end = keras.callbacks.Callback.on_batch_end  # Keras' no-op: no per-batch hook
 
         def on_epoch_end(self, epoch, logs=None):
+            raise_if_interrupted()
             keras.callbacks.TerminateOnNaN.on_batch_end(self, epoch, logs)
 
     return TerminateOnNaNPerEpoch()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from imdb_rnn.data.splits import TrainingData
 from imdb_rnn.data.text import Vocabulary
 from imdb_rnn.models import fitting
+from imdb_rnn.runtime import errors
 from imdb_rnn.runtime.devices import distribution
 from tests.helpers import DEFAULT_PARAMS
 
@@ -61,3 +64,33 @@ def test_the_summary_reports_the_epoch_kept_and_names_the_last_one():
     evaluated = fitted.model.evaluate(X, 1 - y, verbose=0, return_dict=True)  # the model it returns
     assert evaluated["loss"] == pytest.approx(summary["val_loss"], rel=1e-4)
     assert evaluated["accuracy"] == pytest.approx(summary["val_accuracy"])
+
+
+class RaisesCtrlC:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)  # its handler runs at once, in here: Python drops the KeyboardInterrupt
+
+
+def test_a_ctrl_c_whose_keyboard_interrupt_python_dropped_still_stops_training_at_the_epochs_end(capsys):
+    """Seen in CI: the KeyboardInterrupt of a Ctrl-C raised in SQLAlchemy's weakref callback (a garbage
+    collection), where Python prints 'Exception ignored in' and goes on; training ran all its epochs."""
+    epochs = []
+    track = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: epochs.append(epoch))
+    y = np.array([1, 0] * 4, "float32")
+
+    def stage():
+        RaisesCtrlC()  # dropped at once: no exception here
+        params = TINY.model_copy(update={"epochs": 3})
+        fitting.fit(params, distribution(params), TrainingData(X, y, None, X, y, VOCABULARY), [track])
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal starts a command (not ignored)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            errors.run(stage)
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+        errors.received.clear()
+    assert exited.value.code == 130 and epochs == [0], epochs
+    assert capsys.readouterr().err.splitlines()[-1] == "error: interrupted by SIGINT"
