@@ -93,8 +93,7 @@ def mlflow_model(uri: str):
     try:
         model = tracking.mlflow.pyfunc.load_model(uri)
     except Exception as exc:  # MlflowException, OSError, or whatever loading the model's code raises
-        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PipelineError(f"{uri}: cannot load the model: {message}") from None
+        raise PipelineError(f"{uri}: cannot load the model: {tracking.first_line(exc, limit=None)}") from None
     return (lambda texts: model.predict(pd.DataFrame({"text": texts}))), uri
 
 

@@ -12,25 +12,23 @@ import re
 from pathlib import Path
 
 from mlflow import MlflowClient
-from ruamel.yaml import YAML
 
 from imdb_rnn.runtime.errors import PipelineError, run
 from imdb_rnn.tracking import store as tracking
-from imdb_rnn.tracking.promotion import flat
+from imdb_rnn.tracking.promotion import PRESETS_DIR, leaves
 
 BEGIN, END = "<!-- results: written by imdb-results -->", "<!-- /results -->"
 HEADER = (
     "| run | val | test | test_short | test vs the baseline: difference, McNemar p | minutes | measured |\n"
     "|---|---|---|---|---|---|---|"
 )
-PRESETS_DIR = Path("presets")
 
 
 def preset_of(params: dict[str, str], presets_dir: Path = PRESETS_DIR) -> str | None:
     """The preset whose every value the run has (among the params it logged), the most specific."""
     matches = []
     for path in sorted(presets_dir.glob("*.yaml")):
-        values = {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(path.read_text())).items()}
+        values = leaves(path.read_text())
         shared = [key for key in values if key in params]
         if shared and all(params[key] == values[key] for key in shared):
             matches.append((len(shared), path.stem))

@@ -200,7 +200,7 @@ def pin(name: str, version: str) -> str:
     return f"{name}@{ALIAS}: {moved} version {version} ({scores})"
 
 
-def _leaves(text: str) -> dict[str, str]:
+def leaves(text: str) -> dict[str, str]:
     """A params file's leaves as strings, as MLflow logs params (AttributeError: not a mapping)."""
     return {key: str(value) for key, value in flat(YAML(typ="safe", pure=True).load(text)).items()}
 
@@ -210,7 +210,7 @@ def _preset(changed: dict[str, str], presets_dir: Path = PRESETS_DIR) -> tuple[s
     best, covered = None, set()
     for path in sorted(presets_dir.glob("*.yaml")):
         try:
-            values = _leaves(path.read_text())
+            values = leaves(path.read_text())
         except (OSError, YAMLError, AttributeError):
             continue
         explained = {key for key in changed if key in values}
@@ -229,7 +229,7 @@ def describe(client, name: str, version: int, scores: dict[str, float]) -> str:
     revision = os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD"
     try:
         commit = tracking.git("rev-parse", "--short", revision)
-        defaults = _leaves(tracking.git("show", f"{revision}:params.yaml"))
+        defaults = leaves(tracking.git("show", f"{revision}:params.yaml"))
     except (OSError, subprocess.CalledProcessError, YAMLError, AttributeError):  # outside git
         said = "Params: no committed params.yaml to compare with."
     else:
