@@ -24,8 +24,7 @@ def pad(params: PadParams, split_dir: Path, out_dir: Path) -> None:
     frames[SHORT_SPLIT] = short_reviews(frames["test"])
     vocabulary = Vocabulary.fit(frames["train"]["text"], **params.model_dump())
     # All or nothing: a full disk halfway leaves the previous padded splits and vocabulary, together.
-    outputs = [out_dir / f"{name}.npz" for name in frames] + [out_dir / VOCABULARY_FILE]
-    with staged_outputs(*outputs) as staged:
+    with staged_outputs(*(out_dir / f"{name}.npz" for name in frames), out_dir / VOCABULARY_FILE) as staged:
         for frame, path in zip(frames.values(), staged, strict=False):
             # One split padded at a time (a variable would keep it alive while the next one is built):
             # params' memory estimate counts the largest split.

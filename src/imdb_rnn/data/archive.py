@@ -163,8 +163,7 @@ def read_reviews(archive: Path, per_folder: int = 12_500) -> Reviews:
 
     counts = Counter(f"{split}/{'pos' if label else 'neg'}" for split, label, *_ in rows)
     folders = [f"{split}/{sentiment}" for split in ("train", "test") for sentiment in ("pos", "neg")]
-    wrong = [f"aclImdb/{folder} has {counts[folder]:,}" for folder in folders if counts[folder] != per_folder]
-    if wrong:
+    if wrong := [f"aclImdb/{folder} has {counts[folder]:,}" for folder in folders if counts[folder] != per_folder]:
         raise PipelineError(f"{archive}: expected {per_folder:,} reviews per folder, but " + "; ".join(wrong))
     if len(unlabeled) != UNLABELED_PER_LABELED_FOLDER * per_folder:
         raise PipelineError(
@@ -211,8 +210,7 @@ def cached_archive(params: FetchParams) -> Path:
         return target
     with atomic_path(target) as tmp:  # never a half-downloaded archive in the cache
         download(params.url, tmp)
-        actual = sha256_of(tmp)
-        if actual != params.sha256:
+        if (actual := sha256_of(tmp)) != params.sha256:
             raise PipelineError(f"{params.url}: sha256 mismatch: expected {params.sha256}, got {actual}")
     return target
 

@@ -85,8 +85,7 @@ def cluster(params: TrainParams) -> Cluster:
     know it is the chief before it opens the MLflow store); one line if the settings are missing or malformed."""
     if params.distribute != "multi_worker":
         return Cluster()
-    missing = [name for name in CLUSTER_ENV[params.backend] if name not in os.environ]
-    if missing:
+    if missing := [name for name in CLUSTER_ENV[params.backend] if name not in os.environ]:
         raise PipelineError(
             f"train.distribute: multi_worker on {params.backend} needs {', '.join(missing)} set on every host"
         )

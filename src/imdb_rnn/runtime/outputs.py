@@ -36,8 +36,7 @@ def remove_leftovers(folder: Path) -> None:
     """Remove the temp folders that killed processes left in `folder`."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
-            found = _LEFTOVER.match(entry.name)
-            if found and not process_alive(int(found[1])):
+            if (found := _LEFTOVER.match(entry.name)) and not process_alive(int(found[1])):
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
