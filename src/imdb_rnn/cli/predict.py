@@ -115,11 +115,10 @@ def main() -> None:
     if args.model_uri is not None and not args.model_uri.strip():
         raise PipelineError("--model-uri: empty (give an MLflow model URI, or leave the option out)")
     reviews = read_reviews(args.reviews, args.file)  # bad input fails before the slow imports
-    predict, answering = (
-        mlflow_model(args.model_uri)
-        if args.model_uri is not None
-        else pipeline_classifier(args.model, args.vocab, args.batch_size)
-    )
+    if args.model_uri is not None:
+        predict, answering = mlflow_model(args.model_uri)
+    else:
+        predict, answering = pipeline_classifier(args.model, args.vocab, args.batch_size)
     result = predict(reviews)
     print(f"model: {answering}", file=sys.stderr)  # the workspace's model need not be the served one
     # known_words: a model registered before this column existed does not return it.

@@ -25,10 +25,8 @@ _LEFTOVER = re.compile(rf"^{re.escape(STAGED_PREFIX)}(\d+)-")
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: alive
-        return True
+    except OSError as exc:  # gone only if no such process: another user's (PermissionError) is alive
+        return not isinstance(exc, ProcessLookupError)
     return True
 
 
