@@ -1,6 +1,5 @@
-"""`imdb-preset presets/best.yaml [params.yaml]`: apply a preset (a partial params file)
-to params.yaml, keeping its comments; refused in one line, and params.yaml left as it was, if the
-result is not valid."""
+"""`imdb-preset presets/best.yaml [params.yaml]`: apply a preset (a partial params file) to params.yaml, keeping
+its comments; refused in one line, and params.yaml left as it was, if the result is not valid."""
 
 from __future__ import annotations
 

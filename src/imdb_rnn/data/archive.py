@@ -1,7 +1,6 @@
-"""The Large Movie Review Dataset archive: found (IMDB_ARCHIVE, or downloaded once into IMDB_CACHE,
-default ~/.cache/imdb-rnn, and checked against `fetch.sha256`), then read and checked member by
-member into the labeled and the unlabeled reviews. A local copy is checked by content, not bytes
-(a mirror may be repacked)."""
+"""The Large Movie Review Dataset archive: found (IMDB_ARCHIVE, or downloaded once into IMDB_CACHE, default
+~/.cache/imdb-rnn, and checked against `fetch.sha256`), then read and checked member by member into the labeled
+and the unlabeled reviews. A local copy is checked by content, not bytes (a mirror may be repacked)."""
 
 from __future__ import annotations
 

@@ -18,11 +18,10 @@ NO_TARGET = -1
 
 
 def chunk_batches(x: np.ndarray, vocabulary: Vocabulary, params: PretrainParams, block: int = 5000):
-    """A keras.utils.PyDataset of the padded reviews `x` (pre or post padding) cut into chunks of `chunk`
-    terms, in the seeded order of plan(epoch) (the last partial batch left out: one compiled shape). A
-    batch: ((ids, forward targets, backward targets, negatives),), the `window` next / previous unread
-    words' target indices (NO_TARGET where none) and `negatives` drawn from the targets' counts to the
-    power 0.75. `terms`: the reviews' terms (padding excluded)."""
+    """A keras.utils.PyDataset of the padded reviews `x` (pre or post padding) cut into chunks of `chunk` terms, in the
+    seeded order of plan(epoch) (the last partial batch left out: one compiled shape). A batch: ((ids, forward targets,
+    backward targets, negatives),), the `window` next / previous unread words' target indices (NO_TARGET where none) and
+    `negatives` drawn from the targets' counts to the power 0.75. `terms`: the reviews' terms (padding excluded)."""
     import keras
 
     # A single word (OOV too: it stands for one) and its target index, the rank among the most

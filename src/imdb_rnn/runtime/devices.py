@@ -171,8 +171,7 @@ class Placement:
             raise error from None
 
     def _lost_peer(self, message: str) -> str:
-        """The worker that is gone: the one the error names, the only other one, or the one whose
-        port is closed."""
+        """The worker that is gone: the one the error names, the only other one, or the one whose port is closed."""
         tasks, addresses = self.cluster.tasks, self.cluster.addresses
         for job, index in re.findall(r"/job:(chief|worker)/replica:\d+/task:(\d+)", message):
             if (job, int(index)) in tasks and tasks.index((job, int(index))) != self.cluster.rank:

@@ -274,9 +274,8 @@ class Params(_Section):
 
 
 def read_params_file(path: Path = PARAMS_FILE) -> dict:
-    """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float); a file
-    over MAX_PARAMS_BYTES, or whose aliases expand to over MAX_PARAMS_VALUES values, is refused
-    before anything walks it."""
+    """params.yaml as plain data, parsed as YAML 1.2 like DVC does (so 1e-3 is a float); a file over
+    MAX_PARAMS_BYTES, or whose aliases expand to over MAX_PARAMS_VALUES values, is refused before anything walks it."""
     raw = read_bounded(Path(path), MAX_PARAMS_BYTES, path, "not a params file")
     try:
         text = raw.decode("utf-8")
