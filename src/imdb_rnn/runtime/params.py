@@ -114,8 +114,7 @@ class UnlabeledParams(_Section):
 
 
 class PretrainParams(_Section):
-    """The pretrain stage (stages.pretrain): a forward and a backward GRU over an embedding, each
-    position's state predicting the bag of the next (previous) `window` words (Johnson & Zhang 2016)."""
+    """The pretrain stage (stages.pretrain): Johnson & Zhang 2016's region pretraining (imdb_rnn.models.pretraining)."""
 
     method: Literal["none", "region"] = Field(
         description="none: nothing, empty outputs | region: bag-of-next-words GRUs"
