@@ -15,7 +15,7 @@ def test_default_backend_is_jax():
 
 
 def test_tensorflow_backend_trains_over_two_cpu_devices_and_evaluates(clone, real_archive):
-    # Mirrored over two CPU devices too (one TensorFlow training for both; JAX's: test_experiments).
+    # Mirrored over two CPU devices too (one TensorFlow training for both; JAX's: test_pipeline).
     project = clone({"train": {"backend": "tensorflow", "distribute": "mirrored"}})
     result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive), TRAIN_CPU_DEVICES="2")
     assert "Running stage 'train'" in result.stdout and "Running stage 'evaluate'" in result.stdout

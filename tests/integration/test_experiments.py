@@ -78,14 +78,6 @@ def test_two_layer_bidirectional_masked_gru_with_early_stopping(clone):
     assert evaluated["val"]["loss"] == pytest.approx(val_losses.min(), abs=1e-3)
 
 
-def test_mirrored_training_over_two_cpu_devices_on_jax(clone):  # on TensorFlow: test_backends
-    project = clone({"train": {"backend": "jax", "distribute": "mirrored"}})
-    result = sh(["dvc", "repro", "train"], project, TRAIN_CPU_DEVICES="2")
-    assert stages_run(result.stdout) == ["train"]
-    summary = json.loads((project / "metrics/train.json").read_text())
-    assert summary["replicas"] == 2 and summary["val_accuracy"] > 0.6
-
-
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_multi_worker_without_a_cluster_is_one_line(clone, backend):
     project = clone({"train": {"backend": backend, "distribute": "multi_worker"}})

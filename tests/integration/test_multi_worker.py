@@ -141,15 +141,15 @@ def test_a_worker_that_dies_stops_the_chief_in_one_line_and_fails_its_run(clone,
 
 
 def test_two_jax_processes_train_together(clone, tmp_path):
-    # JAX's collectives between CPU processes (Gloo) cost about a second a step on this 2-core machine:
-    # few, large batches keep the test short (47 steps over the tests' 1,500 training reviews).
-    params = {"train": {"backend": "jax", "distribute": "multi_worker", "batch_size": 32}}
+    # JAX's collectives between CPU processes (Gloo) cost up to a second a step on this 2-core machine under
+    # the suite's load: few, large batches keep the test short (15 steps over the tests' 1,500 training reviews).
+    params = {"train": {"backend": "jax", "distribute": "multi_worker", "batch_size": 100}}
     chief, other = clone(params, name="chief"), clone(params, name="other-host")
     before = snapshot(other)
     codes = finish(start_workers([chief, other], "jax", tmp_path / "logs"), timeout=400)
     assert codes == [0, 0], [(tmp_path / "logs" / f"{rank}.err").read_text()[-3000:] for rank in (0, 1)]
     summary = json.loads((chief / "metrics/train.json").read_text())
-    # It learned: above chance by over two standard errors of a 500-review accuracy (0.576 at 30 steps).
+    # It learned: above chance by over two standard errors of a 500-review accuracy (0.638 here on 2026-12-07).
     assert (summary["workers"], summary["replicas"]) == (2, 2) and summary["val_accuracy"] > 0.55
     (run,) = train_runs(chief)
     assert run.info.status == "FINISHED" and run.data.tags["distribute.workers"] == "2"

@@ -130,13 +130,16 @@ def test_second_repro_runs_nothing(clone, real_archive):
     assert stages_run(result.stdout) == [] and "up to date" in result.stdout
 
 
-def test_train_param_change_reruns_train_and_evaluate_only(clone, real_archive):
-    project = clone({"train": {"units": 4}}, keep_mlflow=True)
-    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive))
+def test_train_param_change_reruns_train_and_evaluate_only_here_mirrored_on_jax(clone, real_archive):
+    """The param changed: mirrored on two CPU devices on JAX (TensorFlow: test_backends), a second run in the store."""
+    project = clone({"train": {"backend": "jax", "distribute": "mirrored"}}, keep_mlflow=True)
+    result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive), TRAIN_CPU_DEVICES="2")
     assert stages_run(result.stdout) == ["train", "evaluate", "compare"]
     assert "oneDNN" not in result.stdout + result.stderr  # TensorFlow, imported by Keras on JAX, stays quiet
     _, runs = mlflow_runs(project)
-    assert [run.data.params["train.units"] for run in runs] == ["8", "4"]
+    assert [run.data.params["train.distribute"] for run in runs] == ["none", "mirrored"]
+    summary = json.loads((project / "metrics/train.json").read_text())
+    assert summary["replicas"] == 2 and summary["val_accuracy"] > 0.6
 
 
 def test_each_run_shows_the_params_behind_its_metrics(clone, real_archive):
