@@ -1,5 +1,6 @@
-"""The pipeline against a real `mlflow server` on 127.0.0.1: the run as the full record, the registered
-raw-text model served by `mlflow models serve`, the UI in headless Chromium, and a closed port."""
+"""The pipeline against a real `mlflow server` on 127.0.0.1: the run as the full record, tracking credentials
+recorded nowhere, the registered raw-text model served by `mlflow models serve`, the UI in headless Chromium,
+and a closed port."""
 
 from __future__ import annotations
 
@@ -56,26 +57,38 @@ def tracking_server(tmp_path_factory):
     server.stop()
 
 
+# Tracking credentials every repro carries, in the URI and in MLflow's own variables: none may be recorded.
+SECRETS = {
+    "MLFLOW_TRACKING_USERNAME": "env-user-7f3a",
+    "MLFLOW_TRACKING_PASSWORD": "env-password-91c2",
+    "MLFLOW_TRACKING_TOKEN": "env-token-5d8e",
+}
+URI_USER, URI_PASSWORD = "uri-user-2b6f", "uri-password-c4e0"
+
+
 @pytest.fixture(scope="module")
 def server_runs(reproduced, tracking_server, real_archive, tmp_path_factory):
     """A copy of the reproduced project, run twice against the server with different params (each
     run trains, evaluates and registers a model version), then back to the first params, which
-    DVC restores from its run cache without training. Returns (project, [run A's eval.json, run B's])."""
+    DVC restores from its run cache without training; with credentials (SECRETS) in the environment.
+    Returns (project, [run A's eval.json, run B's, the restored one], what the three repros printed)."""
     project = tmp_path_factory.mktemp("server-runs") / "project"
     shutil.copytree(reproduced, project, symlinks=True)
     (project / "mlflow.db").unlink()
     shutil.rmtree(project / "mlartifacts", ignore_errors=True)
-    reports = []
+    uri = tracking_server.url.replace("//", f"//{URI_USER}:{URI_PASSWORD}@")
+    reports, printed = [], []
     for units in (6, 12, 6):
         edit_params(project / "params.yaml", {"train": {"units": units}})
-        result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive), MLFLOW_TRACKING_URI=tracking_server.url)
+        result = sh(["dvc", "repro"], project, IMDB_ARCHIVE=str(real_archive), MLFLOW_TRACKING_URI=uri, **SECRETS)
         reports.append(json.loads((project / "metrics/eval.json").read_text()))
+        printed.append(result.stdout + result.stderr)
     assert "Running stage 'train'" not in result.stdout  # the third came from the run cache
-    return project, reports
+    return project, reports, printed
 
 
 def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, server_runs, tmp_path, monkeypatch):
-    project, (first, second, restored) = server_runs
+    project, (first, second, restored), _ = server_runs
     client = MlflowClient(tracking_uri=tracking_server.url)
     experiment = client.get_experiment_by_name("imdb-sentiment")
     runs = client.search_runs(
@@ -136,6 +149,29 @@ def test_runs_metrics_and_model_versions_are_on_the_server(tracking_server, serv
     assert info.flavors["python_function"]["config"]["backend"] == run.data.params["train.backend"]
 
 
+def test_tracking_credentials_are_never_recorded(tracking_server, server_runs, tmp_path):
+    """No secret in any param, tag, metric name or artifact of the runs, nor in the server's files, the
+    project's outputs, or what the repros printed."""
+    project, _, printed = server_runs
+    client = MlflowClient(tracking_uri=tracking_server.url)
+    runs = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id])
+    assert {run.data.tags["stage"] for run in runs} == {"train"} and len(runs) == 2  # (evaluate resumes train's)
+    recorded = [item for run in runs for item in (*run.data.params.items(), *run.data.tags.items(), *run.data.metrics)]
+    recorded += [run.info.artifact_uri for run in runs]
+    files = []
+    for run in runs:
+        artifacts = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path / run.info.run_id)))
+        files += [path for path in artifacts.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".keras" for path in files)
+    files += [path for path in tracking_server.log.parent.rglob("*") if path.is_file()]  # its store and log
+    files += [path for folder in ("models", "metrics") for path in (project / folder).rglob("*") if path.is_file()]
+    files += [project / "dvc.lock", project / "params.yaml"]
+    for secret in [URI_USER, URI_PASSWORD, *SECRETS.values()]:
+        assert [item for item in recorded if secret in str(item)] == []
+        assert [path for path in files if secret.encode() in path.read_bytes()] == []
+        assert [output for output in printed if secret in output] == []
+
+
 def test_registered_model_serves_raw_text_over_http(tracking_server, server_runs, tmp_path):
     serving = Server(
         ["mlflow", "models", "serve", "-m", f"models:/{MODEL_NAME}@champion", "--env-manager", "local"],
@@ -186,7 +222,7 @@ def test_make_serve_serves_the_projects_registered_model_on_loopback(reproduced,
 def test_ui_shows_both_runs_and_their_differences(tracking_server, server_runs, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    _, (first, second, _) = server_runs
+    _, (first, second, _), _ = server_runs
     client = MlflowClient(tracking_uri=tracking_server.url)
     experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
     runs = {run_id: client.get_run(run_id) for run_id in (first["mlflow_run_id"], second["mlflow_run_id"])}

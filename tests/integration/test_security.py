@@ -1,6 +1,6 @@
-"""Security: `make ui` listens on 127.0.0.1 only, tracking credentials from the environment reach
-no param, tag, artifact, output or message, and a model file cannot run code. A real MLflow server,
-a real `dvc repro`, a real malicious model."""
+"""Security: `make ui` listens on 127.0.0.1 only, a password in a failing model URI is not printed, and a
+model file cannot run code (tracking credentials that reach no record: test_mlflow_server). A real MLflow
+server, a real stage, a real malicious model."""
 
 from __future__ import annotations
 
@@ -13,18 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from tests import helpers
 from tests.helpers import BIN, ROOT, sh, stage_cmd
 
 pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
 
-SECRETS = {
-    "MLFLOW_TRACKING_USERNAME": "env-user-7f3a",
-    "MLFLOW_TRACKING_PASSWORD": "env-password-91c2",
-    "MLFLOW_TRACKING_TOKEN": "env-token-5d8e",
-}
 URI_USER, URI_PASSWORD = "uri-user-2b6f", "uri-password-c4e0"
 
 
@@ -77,39 +71,6 @@ def ui_server(tmp_path_factory):
 def test_make_ui_listens_on_loopback_only(ui_server):
     _, port = ui_server
     assert listening_addresses(port) == {"127.0.0.1"}
-
-
-def test_tracking_credentials_are_never_recorded(clone, real_archive, ui_server):
-    store, port = ui_server
-    project = clone({"train": {"units": 4}})
-    result = sh(
-        ["dvc", "repro"],
-        project,
-        IMDB_ARCHIVE=str(real_archive),
-        MLFLOW_TRACKING_URI=f"http://{URI_USER}:{URI_PASSWORD}@127.0.0.1:{port}",
-        **SECRETS,
-    )
-    assert "Running stage 'train'" in result.stdout
-    secrets = [URI_USER, URI_PASSWORD, *SECRETS.values()]
-
-    # The run on the server: its params, tags, metric names and every artifact.
-    client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
-    (run,) = client.search_runs(
-        [client.get_experiment_by_name("imdb-sentiment").experiment_id], filter_string="tags.stage = 'train'"
-    )
-    assert run.data.params["train.units"] == "4" and "test.accuracy" in run.data.metrics
-    recorded = [*run.data.params.items(), *run.data.tags.items(), *run.data.metrics, run.info.artifact_uri]
-    artifacts = Path(client.download_artifacts(run.info.run_id, "", str(project.parent / "artifacts")))
-    files = [path for path in artifacts.rglob("*") if path.is_file()]
-    assert any(path.suffix == ".keras" for path in files)
-    # ...the server's own store, the project's outputs, and what the pipeline printed.
-    files += [path for path in store.rglob("*") if path.is_file()]
-    files += [path for folder in ("models", "metrics") for path in (project / folder).rglob("*") if path.is_file()]
-    files += [project / "dvc.lock", project / "params.yaml"]
-    for secret in secrets:
-        assert [item for item in recorded if secret in str(item)] == []
-        assert [path for path in files if secret.encode() in path.read_bytes()] == []
-        assert secret not in result.stdout + result.stderr
 
 
 # A .keras file whose Lambda layer runs code of the file's author: it writes `marker` when called.
