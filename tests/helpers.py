@@ -190,6 +190,26 @@ def make_project(dest: Path, params: dict | None = None) -> Path:
     return dest
 
 
+def console(
+    entry, args: list[str | bytes], cwd: Path, monkeypatch, capsysbinary, stdin=b""
+) -> tuple[int, bytes, bytes]:
+    """A console script's refusal in this process: `entry` (e.g. imdb_rnn.cli.predict.cli) with argv `args`
+    (bytes decoded as Python decodes argv), `stdin` bytes or a binary file, MLFLOW_TRACKING_URI unset as
+    command_env does; (exit code, stdout, stderr). For refusals, where a process of its own, Python and
+    Keras started anew, proves nothing more: the seconds of imports it saves are most of such a test."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(sys, "argv", ["console", *map(os.fsdecode, args)])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin) if isinstance(stdin, bytes) else stdin))
+    try:
+        entry()
+        code = 0
+    except SystemExit as exited:
+        code = exited.code
+    out, err = capsysbinary.readouterr()
+    return code, out, err
+
+
 SHARED_ENV = "IMDB_RNN_TESTS_SHARED"  # the folder of what a session builds once (tests/conftest.py)
 
 

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from imdb_rnn.cli.predict import cli
 from tests import helpers
 
 pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
@@ -108,18 +109,20 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("args, stdin, message", BAD_INPUTS, ids=[message for _, _, message in BAD_INPUTS])
-def test_bad_input_is_one_line_and_a_non_zero_exit(reproduced, args, stdin, message):
-    result = predict(reproduced, *args, stdin=stdin if stdin is not None else b"")
-    assert result.returncode == 1 and result.stdout == b""
-    lines = result.stderr.decode().strip().splitlines()
-    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr.decode()
-    assert len(lines) == 1, result.stderr.decode()
+def test_bad_input_is_one_line_and_a_non_zero_exit(reproduced, monkeypatch, capsysbinary, args, stdin, message):
+    code, stdout, stderr = helpers.console(cli, args, reproduced, monkeypatch, capsysbinary, stdin=stdin or b"")
+    assert code == 1 and stdout == b""
+    stderr = stderr.decode()
+    lines = stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], stderr
+    assert len(lines) == 1, stderr
 
 
-def test_missing_model_names_the_file(reproduced, tmp_path):
-    result = predict(reproduced, "--model", str(tmp_path / "model.keras"), "good film")
-    assert result.returncode == 1
-    assert result.stderr.decode().strip().splitlines()[-1] == (
+def test_missing_model_names_the_file(reproduced, monkeypatch, capsysbinary, tmp_path):
+    args = ["--model", str(tmp_path / "model.keras"), "good film"]
+    code, _, stderr = helpers.console(cli, args, reproduced, monkeypatch, capsysbinary)
+    assert code == 1
+    assert stderr.decode().strip().splitlines()[-1] == (
         f"error: {tmp_path / 'model.keras'}: not found (run `make repro` first, or pass --model-uri)"
     )
 
