@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -46,7 +48,9 @@ def clone(reproduced, tmp_path):
     def make(params: dict | None = None, name: str = "project", keep_mlflow: bool = False) -> Path:
         dest = tmp_path / name
         shutil.copytree(reproduced, dest, symlinks=True)
-        if not keep_mlflow:
+        if keep_mlflow:
+            own_artifacts(dest / "mlflow.db", reproduced, dest)
+        else:
             shutil.rmtree(dest / "mlartifacts", ignore_errors=True)
             empty_store(dest)
         if params:
@@ -54,3 +58,17 @@ def clone(reproduced, tmp_path):
         return dest
 
     return make
+
+
+def own_artifacts(store: Path, source: Path, dest: Path) -> None:
+    """A copied store's every path into `source` (the experiment's and each run's and model's artifact
+    location) made the copy's: else its stages write artifacts into the shared project, where tests
+    beside it read and write (a test filling a copy's mlartifacts/ filled the shared one). MLflow has
+    no API that moves an experiment's artifact location, so each text column of its tables is rewritten."""
+    with contextlib.closing(sqlite3.connect(store)) as db, db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in [
+                row[1] for row in db.execute(f"PRAGMA table_info({table})") if "CHAR" in row[2] or "TEXT" in row[2]
+            ]:
+                db.execute(f'UPDATE {table} SET "{column}" = REPLACE("{column}", ?, ?)', (str(source), str(dest)))
