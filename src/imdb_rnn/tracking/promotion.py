@@ -114,6 +114,13 @@ def settle(client, name: str) -> tuple[int | None, dict[int, Candidate], dict | 
     raise PipelineError(f"{name}@{ALIAS}: still moving after {SETTLE_ATTEMPTS} checks (another writer?)")
 
 
+def withdraw(client, name: str, versions) -> None:
+    """`versions` of `name` deleted (their run did not finish), the alias settled again among those left."""
+    for version in versions:
+        client.delete_model_version(name, version)
+    settle(client, name)
+
+
 def _score(accuracy: float | None) -> str:
     return "no val.accuracy" if accuracy is None else f"val.accuracy {accuracy:.4f}"
 

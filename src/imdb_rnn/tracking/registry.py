@@ -88,10 +88,7 @@ def withdrawn_unless_finished(name: str) -> Iterator[list[str]]:
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             try:
                 with contextlib.suppress(Exception):  # the store itself may be what failed
-                    client = tracking.mlflow.MlflowClient()
-                    for version in versions:
-                        client.delete_model_version(name, version)
-                    promotion.settle(client, name)
+                    promotion.withdraw(tracking.mlflow.MlflowClient(), name, versions)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         raise

@@ -114,8 +114,7 @@ def end_killed_runs(experiment_id: str) -> None:
         if pid.isdigit() and not process_alive(int(pid)):
             client.set_terminated(found.info.run_id, "KILLED")
             for version in client.search_model_versions(f"run_id = '{found.info.run_id}'"):
-                client.delete_model_version(version.name, version.version)
-                promotion.settle(client, version.name)
+                promotion.withdraw(client, version.name, [version.version])
 
 
 def _retried(action, transient: re.Pattern, pause_s: float = 0.0):
