@@ -16,10 +16,9 @@ import pytest
 
 from tests import helpers
 from tests.helpers import BIN, ROOT, sh, stage_cmd
+from tests.integration.test_mlflow_server import URI_PASSWORD, URI_USER
 
 pytestmark = pytest.mark.slow  # run first by make test (tests/conftest.py)
-
-URI_USER, URI_PASSWORD = "uri-user-2b6f", "uri-password-c4e0"
 
 
 def listening_addresses(port: int) -> set[str]:
